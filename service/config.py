@@ -1,0 +1,57 @@
+"""One settings object, read from the environment (prefix ``GOVLEDGER_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``GOVLEDGER_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVLEDGER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "data",
+        description="Where the local chain state, deployment record and content store live.",
+    )
+    rpc_url: str = Field(
+        default="http://127.0.0.1:8545",
+        description="JSON-RPC endpoint of the EVM chain (the local anvil by default).",
+    )
+    chain_host: str = Field(default="127.0.0.1", description="Address the local anvil binds.")
+    chain_port: int = Field(default=8545, description="Port the local anvil listens on.")
+    chain_id: int = Field(default=31337, description="Chain id of the local anvil.")
+    deployer_key: str | None = Field(
+        default=None,
+        description="Private key that deploys the contracts and relays signed actions "
+        "(defaults to anvil's first dev account on the local chain).",
+    )
+    ipfs_api_url: str | None = Field(
+        default=None,
+        description="Base URL of a kubo RPC API (e.g. http://127.0.0.1:5001); "
+        "unset means the embedded content store under data_dir.",
+    )
+    ipfs_timeout_s: float = Field(default=60.0, description="Timeout of one kubo RPC call.")
+
+    @property
+    def deployment_file(self) -> Path:
+        return self.data_dir / "deployment.json"
+
+    @property
+    def chain_state_file(self) -> Path:
+        return self.data_dir / "chain" / "anvil-state.json"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
