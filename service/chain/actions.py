@@ -1,0 +1,194 @@
+"""The signed actions: their EIP-712 types, typed data, signing and recovery (pure; no I/O).
+
+Every state-changing function ``f(args...)`` of the contracts has a twin
+``fBySig(args..., actor, nonce, deadline, signature)``. The actor signs the EIP-712 struct named
+after the action, whose fields are the arguments followed by ``actor``, ``nonce`` and
+``deadline``, in the domain ``{name, version: "1", chainId, verifyingContract}`` of the contract
+that runs it. This module is the one place in Python that knows those structs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+
+from service.errors import InvalidInput
+
+ContractName = Literal["Consortium", "ModelRegistry"]
+
+DOMAIN_NAMES: dict[ContractName, str] = {
+    "Consortium": "GovLedger Consortium",
+    "ModelRegistry": "GovLedger ModelRegistry",
+}
+DOMAIN_VERSION = "1"
+_TRAILER = (("actor", "address"), ("nonce", "uint256"), ("deadline", "uint256"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionSpec:
+    """One signable action: the EIP-712 struct ``name`` and the function that runs it."""
+
+    name: str
+    contract: ContractName
+    function: str
+    fields: tuple[tuple[str, str], ...]  # the function's arguments: (name, solidity type)
+
+    @property
+    def by_sig_function(self) -> str:
+        return self.function + "BySig"
+
+    @property
+    def eip712_fields(self) -> list[dict[str, str]]:
+        return [{"name": n, "type": t} for n, t in (*self.fields, *_TRAILER)]
+
+    @property
+    def type_string(self) -> str:
+        return f"{self.name}({','.join(f'{t} {n}' for n, t in (*self.fields, *_TRAILER))})"
+
+
+def _spec(name: str, contract: ContractName, function: str, *fields: tuple[str, str]) -> ActionSpec:
+    return ActionSpec(name=name, contract=contract, function=function, fields=fields)
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    s.name: s
+    for s in (
+        _spec("ProposeChange", "Consortium", "proposeChange",
+              ("kind", "uint8"), ("account", "address"), ("value", "uint64")),
+        _spec("VoteOnChange", "Consortium", "voteOnChange",
+              ("proposalId", "uint256"), ("support", "uint8")),
+        _spec("Resign", "Consortium", "resign"),
+        _spec("RegisterModel", "ModelRegistry", "registerModel",
+              ("name", "string"), ("metadataDigest", "bytes32"), ("restricted", "bool")),
+        _spec("SetModelMetadata", "ModelRegistry", "setModelMetadata",
+              ("modelId", "uint256"), ("metadataDigest", "bytes32")),
+        _spec("TransferModelOwnership", "ModelRegistry", "transferModelOwnership",
+              ("modelId", "uint256"), ("newOwner", "address")),
+        _spec("SetReadPolicy", "ModelRegistry", "setReadPolicy",
+              ("modelId", "uint256"), ("restricted", "bool")),
+        _spec("GrantRights", "ModelRegistry", "grantRights",
+              ("modelId", "uint256"), ("account", "address"), ("rights", "uint8")),
+        _spec("RevokeRights", "ModelRegistry", "revokeRights",
+              ("modelId", "uint256"), ("account", "address"), ("rights", "uint8")),
+        _spec("ProposeVersion", "ModelRegistry", "proposeVersion",
+              ("modelId", "uint256"), ("parentId", "uint256"), ("kind", "uint8"),
+              ("artifactDigest", "bytes32"), ("metadataDigest", "bytes32")),
+        _spec("CastVote", "ModelRegistry", "castVote",
+              ("versionId", "uint256"), ("support", "uint8")),
+        _spec("MoveAlias", "ModelRegistry", "moveAlias",
+              ("modelId", "uint256"), ("aliasName", "bytes32"), ("versionId", "uint256")),
+    )
+}  # fmt: skip
+
+
+def action_spec(name: str) -> ActionSpec:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown action {name!r}; the actions are {', '.join(sorted(ACTIONS))}"
+        ) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Domain:
+    name: str
+    chain_id: int
+    verifying_contract: str
+    version: str = DOMAIN_VERSION
+
+    def as_eip712(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.verifying_contract),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """An action with its arguments, actor, nonce and deadline: what gets signed."""
+
+    spec: ActionSpec
+    args: dict[str, Any]
+    actor: str
+    nonce: int
+    deadline: int
+    domain: Domain
+
+    def __post_init__(self) -> None:
+        expected = {n for n, _ in self.spec.fields}
+        given = set(self.args)
+        if given != expected:
+            missing, extra = sorted(expected - given), sorted(given - expected)
+            raise InvalidInput(
+                f"{self.spec.name} takes the arguments {sorted(expected)}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return {**self.args, "actor": self.actor, "nonce": self.nonce, "deadline": self.deadline}
+
+    def typed_data(self) -> dict[str, Any]:
+        """The full EIP-712 typed data (``eth_signTypedData_v4`` JSON, bytes as 0x-hex)."""
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                self.spec.name: self.spec.eip712_fields,
+            },
+            "primaryType": self.spec.name,
+            "domain": self.domain.as_eip712(),
+            "message": {k: _jsonable(v) for k, v in self.message.items()},
+        }
+
+    def call_args(self) -> list[Any]:
+        """Positional arguments of the plain function, in ABI order."""
+        return [self.args[n] for n, _ in self.spec.fields]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedAction:
+    action: Action
+    signature: bytes = field(repr=False)
+
+    def by_sig_args(self) -> list[Any]:
+        a = self.action
+        return [*a.call_args(), a.actor, a.nonce, a.deadline, self.signature]
+
+
+def sign_action(action: Action, private_key: bytes | str) -> SignedAction:
+    signable = encode_typed_data(full_message=action.typed_data())
+    signed = Account.sign_message(signable, private_key=private_key)
+    return SignedAction(action=action, signature=bytes(signed.signature))
+
+
+def recover_signer(action: Action, signature: bytes) -> str:
+    """The address whose key made ``signature`` over ``action``; InvalidInput if malformed."""
+    if len(signature) != 65:
+        raise InvalidInput(f"a signature has 65 bytes (r, s, v), not {len(signature)}")
+    signable = encode_typed_data(full_message=action.typed_data())
+    try:
+        return str(Account.recover_message(signable, signature=signature))
+    except Exception as exc:  # eth_keys raises several types for malformed signatures
+        raise InvalidInput(f"the signature cannot be recovered: {exc}") from exc
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)  # IntEnum -> int
+    return value

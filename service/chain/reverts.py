@@ -1,0 +1,252 @@
+"""Contract custom errors as typed Python exceptions carrying the error's arguments.
+
+Each class is named after the Solidity error it stands for and is also one of the categories of
+``service.errors`` (NotFound, Forbidden, Conflict, InvalidInput, SignatureRejected), which the API
+maps to HTTP statuses. Its message names the offending values and says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector
+
+from service.errors import (
+    ChainError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SignatureRejected,
+)
+
+_STATES = {0: "Proposed", 1: "Approved", 2: "Rejected"}
+
+
+class ContractRevert(ChainError):
+    """A contract call reverted; ``error`` and ``arguments`` are the custom error's."""
+
+    hint: ClassVar[str] = "the call reverted"
+
+    def __init__(self, error: str, arguments: dict[str, Any]) -> None:
+        self.error = error
+        self.arguments = arguments
+        shown = {k: _show(k, v) for k, v in arguments.items()}
+        try:
+            hint = self.hint.format(**shown)
+        except (KeyError, IndexError):
+            hint = self.hint
+        rendered = ", ".join(f"{k}={v}" for k, v in shown.items())
+        super().__init__(f"{error}({rendered}): {hint}")
+
+
+def _show(name: str, value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if name in ("current", "expected") and isinstance(value, int):
+        return _STATES.get(value, value)
+    return value
+
+
+# ---------------------------------------------------------------- signed actions
+
+
+class SignedActionExpired(ContractRevert, SignatureRejected):
+    hint = "the signature's deadline {deadline} is before chain time {timestamp}; sign again with a later deadline"
+
+
+class SignedActionInvalidSignature(ContractRevert, SignatureRejected):
+    hint = (
+        "this is not {actor}'s signature of these arguments for this chain and contract; "
+        "sign the action's typed data again with {actor}'s key"
+    )
+
+
+class InvalidAccountNonce(ContractRevert, SignatureRejected):
+    hint = "the nonce was already used or is out of order; sign again with nonce {currentNonce}"
+
+
+# ---------------------------------------------------------------- consortium
+
+
+class ConsortiumNotMember(ContractRevert, Forbidden):
+    hint = "{account} is not a consortium member; only members may do this"
+
+
+class ConsortiumAlreadyMember(ContractRevert, Conflict):
+    hint = "{account} is already a member"
+
+
+class ConsortiumInvalidMember(ContractRevert, InvalidInput):
+    hint = "{account} cannot be a member; give a non-zero address"
+
+
+class ConsortiumLastMember(ContractRevert, Conflict):
+    hint = "the consortium cannot be left without members; add a member first"
+
+
+class ConsortiumTooManyMembers(ContractRevert, Conflict):
+    hint = "a consortium counts at most 65535 members"
+
+
+class ConsortiumInvalidQuorum(ContractRevert, InvalidInput):
+    hint = "quorum {quorumBps} is out of range; give 1..10000 basis points of the members"
+
+
+class ConsortiumInvalidVotingPeriod(ContractRevert, InvalidInput):
+    hint = "voting period {votingPeriod}s is out of range; give 60..31536000 seconds"
+
+
+class ConsortiumUnknownProposal(ContractRevert, NotFound):
+    hint = "there is no membership proposal {proposalId}; list the proposals to find its id"
+
+
+class ConsortiumUnexpectedProposalState(ContractRevert, Conflict):
+    hint = "proposal {proposalId} is {current}; this needs it {expected}"
+
+
+class ConsortiumVotingClosed(ContractRevert, Conflict):
+    hint = "voting on proposal {proposalId} closed at {deadline} (chain time {timestamp})"
+
+
+class ConsortiumVotingOpen(ContractRevert, Conflict):
+    hint = "voting on proposal {proposalId} is open until {deadline}; finalize it after that"
+
+
+class ConsortiumAlreadyVoted(ContractRevert, Conflict):
+    hint = "{voter} already voted on proposal {proposalId}; a member votes once"
+
+
+class ConsortiumNotEligible(ContractRevert, Forbidden):
+    hint = (
+        "{voter} joined at block {memberSince}, not before proposal {proposalId}'s snapshot "
+        "block {snapshotBlock}, so it may not vote on it"
+    )
+
+
+# ---------------------------------------------------------------- registry
+
+
+class RegistryUnknownModel(ContractRevert, NotFound):
+    hint = "there is no model {modelId}; list the models to find its id"
+
+
+class RegistryUnknownVersion(ContractRevert, NotFound):
+    hint = "there is no version {versionId}; list the model's versions to find its id"
+
+
+class RegistryInvalidName(ContractRevert, InvalidInput):
+    hint = "model name {name!r} is invalid: use 1 to 64 characters of a-z, 0-9, '.', '_', '-'"
+
+
+class RegistryDuplicateName(ContractRevert, Conflict):
+    hint = "the name {name!r} is taken by model {existingModelId}; choose another name"
+
+
+class RegistryNotMember(ContractRevert, Forbidden):
+    hint = "{account} is not a consortium member; only members may do this"
+
+
+class RegistryNotModelOwner(ContractRevert, Forbidden):
+    hint = "{account} does not own model {modelId}; only its owner may do this"
+
+
+class RegistryNotMaintainer(ContractRevert, Forbidden):
+    hint = (
+        "{account} may not maintain model {modelId}; its owner can grant the Maintain right (4)"
+    )
+
+
+class RegistryInvalidAccount(ContractRevert, InvalidInput):
+    hint = "{account} is not a usable account; give a non-zero address"
+
+
+class RegistryInvalidDigest(ContractRevert, InvalidInput):
+    hint = "artifact digest {digest} is empty; give the sha2-256 digest inside the artifact's CID"
+
+
+class RegistryInvalidRights(ContractRevert, InvalidInput):
+    hint = "rights {rights} is not a non-zero mask of SubmitUpdates (1), ReadArtifacts (2), Maintain (4)"
+
+
+class RegistryMissingParent(ContractRevert, InvalidInput):
+    hint = "aggregate and accelerated versions need a parent; give the approved version they derive from"
+
+
+class RegistryVersionOfOtherModel(ContractRevert, InvalidInput):
+    hint = "version {versionId} belongs to model {actualModelId}, not model {modelId}"
+
+
+class RegistryUnexpectedState(ContractRevert, Conflict):
+    hint = "version {versionId} is {current}; this needs it {expected}"
+
+
+class RegistryVotingClosed(ContractRevert, Conflict):
+    hint = "voting on version {versionId} closed at {deadline} (chain time {timestamp})"
+
+
+class RegistryVotingOpen(ContractRevert, Conflict):
+    hint = "voting on version {versionId} is open until {deadline}; finalize it after that"
+
+
+class RegistryAlreadyVoted(ContractRevert, Conflict):
+    hint = "{voter} already voted on version {versionId}; a member votes once"
+
+
+class RegistryNotEligible(ContractRevert, Forbidden):
+    hint = (
+        "{voter} joined at block {memberSince}, not before version {versionId}'s snapshot "
+        "block {snapshotBlock}, so it may not vote on it"
+    )
+
+
+class RegistryInvalidAlias(ContractRevert, InvalidInput):
+    hint = "alias {aliasName} is empty; give a name such as 'production'"
+
+
+REVERT_CLASSES: dict[str, type[ContractRevert]] = {
+    cls.__name__: cls
+    for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, ContractRevert) and cls is not ContractRevert
+}
+
+
+class RevertDecoder:
+    """Turns revert data into the matching ContractRevert, using the contracts' ABIs."""
+
+    def __init__(self, abis: list[list[dict[str, Any]]]) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for abi in abis:
+            for item in abi:
+                if item.get("type") != "error":
+                    continue
+                types = [_abi_type(i) for i in item["inputs"]]
+                names = [i["name"] for i in item["inputs"]]
+                selector = function_signature_to_4byte_selector(
+                    f"{item['name']}({','.join(types)})"
+                )
+                self._errors[selector] = (item["name"], types, names)
+
+    @property
+    def error_names(self) -> set[str]:
+        return {name for name, _, _ in self._errors.values()}
+
+    def decode(self, data: bytes | str) -> ContractRevert:
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        entry = self._errors.get(raw[:4])
+        if entry is None:
+            return ContractRevert("UnknownRevert", {"data": raw})
+        name, types, names = entry
+        values = abi_decode(types, raw[4:])
+        # errors of OpenZeppelin's libraries (SafeCast, Strings, ...) that no path of the
+        # contracts is meant to reach get the generic class
+        cls = REVERT_CLASSES.get(name, ContractRevert)
+        return cls(name, dict(zip(names, values, strict=True)))
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])

@@ -1,0 +1,136 @@
+"""Sends transactions from one local account: nonces, fees, receipts and revert decoding.
+
+The relayer of the service and the deployer use one Transactor each. Sends are serialised under
+a lock and the account nonce is tracked locally, so concurrent callers never collide on a nonce.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.types import TxParams, TxReceipt
+
+from service.chain.reverts import ContractRevert, RevertDecoder
+from service.errors import ChainError, ChainUnavailable
+
+_FEE_TTL_S = 2.0
+_GAS_HEADROOM = 1.15  # estimates miss refunds-then-charges in a few paths; 15% is ample here
+
+
+class Transactor:
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        account: LocalAccount,
+        decoder: RevertDecoder,
+        receipt_timeout_s: float = 120.0,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.decoder = decoder
+        self.receipt_timeout_s = receipt_timeout_s
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def call(self, fn: ContractFunction, *, sender: str | None = None) -> Any:
+        """Run a view (or dry-run a state change) and decode any revert."""
+        try:
+            return fn.call({"from": sender} if sender else {})
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def transact(self, fn: ContractFunction | ContractConstructor) -> TxReceipt:
+        """Send ``fn`` from the account; return the receipt of a successful transaction."""
+        with self._lock:
+            try:
+                params: TxParams = {"from": self.account.address, "chainId": self.chain_id}
+                gas = fn.estimate_gas(params)  # reverts surface here, before any gas is spent
+                tx = fn.build_transaction(
+                    {
+                        **params,
+                        "nonce": self._next_nonce(),
+                        "gas": int(gas * _GAS_HEADROOM),
+                        **self._fee_fields(),
+                    }
+                )
+                signed = self.account.sign_transaction(tx)
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Exception as exc:
+                self._nonce = None  # re-read from the chain next time
+                raise self._translate(exc) from exc
+            assert self._nonce is not None
+            self._nonce += 1
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
+            )
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        if receipt["status"] != 1:
+            raise self._replay_failure(tx, receipt)
+        return receipt
+
+    # ---------------------------------------------------------------- internals
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
+        return self._nonce
+
+    def _fee_fields(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > _FEE_TTL_S:
+            block = self.w3.eth.get_block("latest")
+            base = int(block.get("baseFeePerGas", 0) or 0)
+            if base:
+                tip = int(self.w3.eth.max_priority_fee)
+                fees = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+            else:
+                fees = {"gasPrice": int(self.w3.eth.gas_price)}
+            self._fees = (now, fees)
+        return dict(self._fees[1])
+
+    def _replay_failure(self, tx: TxParams, receipt: TxReceipt) -> ChainError:
+        """Re-run a transaction that failed on chain to learn why."""
+        call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}  # type: ignore[assignment]
+        try:
+            self.w3.eth.call(call, receipt["blockNumber"] - 1)
+        except Exception as exc:
+            return self._translate(exc)
+        return ChainError(
+            f"transaction {receipt['transactionHash'].hex()} failed on chain without a reason "
+            "(out of gas?); retry"
+        )
+
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, ContractRevert | ChainError):
+            return exc
+        if isinstance(exc, ContractCustomError):
+            data = exc.data if isinstance(exc.data, str) else str(exc.args[0])
+            return self.decoder.decode(data)
+        if isinstance(exc, ContractPanicError):
+            return ChainError(f"the contract panicked: {exc}")
+        if isinstance(exc, ContractLogicError):
+            return ChainError(f"the contract reverted: {exc}")
+        name = type(exc).__name__
+        if "Connection" in name or "Timeout" in name or isinstance(exc, OSError):
+            return ChainUnavailable(
+                f"the chain node did not answer ({name}: {exc}); check that it runs "
+                "(`govledger-chain status`) and retry"
+            )
+        return exc

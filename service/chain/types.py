@@ -1,0 +1,146 @@
+"""Python mirrors of the contracts' enums, rights and records (pure; no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+from service.errors import InvalidInput
+
+ZERO_DIGEST = bytes(32)
+_ALIAS_RE = re.compile(r"^[a-z0-9._-]{1,32}$")
+_NAME_RE = re.compile(r"^[a-z0-9._-]{1,64}$")
+
+
+class Support(IntEnum):
+    """A vote's choice (Ballots.Support)."""
+
+    AGAINST = 0
+    FOR = 1
+    ABSTAIN = 2
+
+
+class State(IntEnum):
+    """Lifecycle of a version or membership proposal (Ballots.Status)."""
+
+    PROPOSED = 0
+    APPROVED = 1
+    REJECTED = 2
+
+
+class VersionKind(IntEnum):
+    BASE = 0
+    AGGREGATE = 1
+    ACCELERATED = 2
+
+
+class ChangeKind(IntEnum):
+    """A membership change (IConsortium.ChangeKind)."""
+
+    ADD_MEMBER = 0
+    REMOVE_MEMBER = 1
+    SET_QUORUM = 2
+    SET_VOTING_PERIOD = 3
+
+
+class Rights(IntFlag):
+    """Per-model rights of an account (ModelRegistry.RIGHT_*)."""
+
+    NONE = 0
+    SUBMIT_UPDATES = 1
+    READ_ARTIFACTS = 2
+    MAINTAIN = 4
+    ALL = 7
+
+
+def validate_model_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise InvalidInput(
+            f"model name {name!r} is invalid: use 1 to 64 characters of a-z, 0-9, '.', '_', '-'"
+        )
+    return name
+
+
+def alias_to_bytes32(alias: str) -> bytes:
+    """``production`` -> its ASCII bytes, zero-padded on the right to 32 bytes."""
+    if not _ALIAS_RE.match(alias):
+        raise InvalidInput(
+            f"alias {alias!r} is invalid: use 1 to 32 characters of a-z, 0-9, '.', '_', '-'"
+        )
+    return alias.encode("ascii").ljust(32, b"\0")
+
+
+def alias_from_bytes32(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def as_digest(value: bytes | str, what: str = "digest") -> bytes:
+    """A bytes32 digest from bytes or 0x-hex; InvalidInput otherwise."""
+    if isinstance(value, str):
+        text = value[2:] if value.startswith(("0x", "0X")) else value
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise InvalidInput(f"{what} {value!r} is not hex; give 32 bytes as 0x + 64 hex digits") from None
+    if len(value) != 32:
+        raise InvalidInput(f"{what} has {len(value)} bytes; it must have exactly 32")
+    return bytes(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ballot:
+    deadline: int
+    snapshot_block: int
+    for_votes: int
+    against_votes: int
+    abstain_votes: int
+    required: int
+    eligible: int
+    stored_state: State
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRecord:
+    model_id: int
+    name: str
+    owner: str
+    restricted: bool
+    metadata_digest: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionRecord:
+    version_id: int
+    model_id: int
+    parent_id: int
+    kind: VersionKind
+    proposer: str
+    artifact_digest: bytes
+    metadata_digest: bytes
+    state: State  # effective: a Proposed version whose window ended reads as Rejected
+    ballot: Ballot
+    proposed_block: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposalRecord:
+    proposal_id: int
+    kind: ChangeKind
+    account: str
+    value: int
+    proposer: str
+    state: State
+    ballot: Ballot
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One decoded contract event with where and when it happened."""
+
+    name: str
+    args: dict[str, object]
+    block_number: int
+    block_timestamp: int | None
+    transaction_hash: str
+    log_index: int
