@@ -119,6 +119,8 @@ class CarReader:
         version = header["version"]
         if version == 2:
             return 2, ()
+        if version != 1:
+            raise CarError(f"CAR version {version} is not supported (1 and 2 are)")
         roots = header.get("roots")
         if not isinstance(roots, list) or not all(isinstance(root, CID) for root in roots):
             raise CarError("CARv1 header 'roots' must be a list of CIDs")
