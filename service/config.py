@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +21,9 @@ class Settings(BaseSettings):
         description="Where the local chain state, deployment record and content store live.",
     )
     rpc_url: str = Field(
-        default="http://127.0.0.1:8545",
-        description="JSON-RPC endpoint of the EVM chain (the local anvil by default).",
+        default="",
+        description="JSON-RPC endpoint of the EVM chain; unset means the local anvil at "
+        "http://<chain_host>:<chain_port>.",
     )
     chain_host: str = Field(default="127.0.0.1", description="Address the local anvil binds.")
     chain_port: int = Field(default=8545, description="Port the local anvil listens on.")
@@ -32,12 +33,27 @@ class Settings(BaseSettings):
         description="Private key that deploys the contracts and relays signed actions "
         "(defaults to anvil's first dev account on the local chain).",
     )
+    founders: list[str] = Field(
+        default_factory=list,
+        description="Founding members at deployment, as a JSON list of addresses "
+        "(defaults to anvil's dev accounts 1-3 on the local chain).",
+    )
+    quorum_bps: int = Field(
+        default=5001, description="For votes that approve, in basis points of the members."
+    )
+    voting_period_s: int = Field(default=3 * 24 * 3600, description="Seconds a ballot stays open.")
     ipfs_api_url: str | None = Field(
         default=None,
         description="Base URL of a kubo RPC API (e.g. http://127.0.0.1:5001); "
         "unset means the embedded content store under data_dir.",
     )
     ipfs_timeout_s: float = Field(default=60.0, description="Timeout of one kubo RPC call.")
+
+    @model_validator(mode="after")
+    def _default_rpc_url(self) -> Settings:
+        if not self.rpc_url:
+            self.rpc_url = f"http://{self.chain_host}:{self.chain_port}"
+        return self
 
     @property
     def deployment_file(self) -> Path:

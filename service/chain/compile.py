@@ -112,7 +112,7 @@ def standard_json_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
     """Standard JSON input with the project's sources under their Hardhat source unit names."""
     _, settings = compiler_config()
     sources = {
-        path.relative_to(PROJECT_ROOT).as_posix(): {"content": path.read_text()}
+        path.relative_to(contracts_dir.parent).as_posix(): {"content": path.read_text()}
         for path in source_files(contracts_dir)
     }
     return {
@@ -146,7 +146,9 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> Build:
             allow_empty=False,
         )
     except solcx.exceptions.SolcError as exc:
-        raise CompilationError(_solc_messages(exc.stdout_data) or f"solc failed: {exc}") from exc
+        raise CompilationError(
+            _solc_messages(exc.stdout_data or "") or f"solc failed: {exc}"
+        ) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         details = "\n".join(e.get("formattedMessage", e.get("message", "?")) for e in errors)
@@ -183,7 +185,9 @@ def _solc_messages(stdout: str) -> str:
         errors = json.loads(stdout).get("errors", [])
     except ValueError:
         return ""
-    details = "\n".join(e.get("formattedMessage", "") for e in errors if e.get("severity") == "error")
+    details = "\n".join(
+        e.get("formattedMessage", "") for e in errors if e.get("severity") == "error"
+    )
     return f"the contracts do not compile:\n{details}" if details else ""
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import BlockIdentifier, FilterParams, LogReceipt
@@ -41,11 +42,12 @@ class EventReader:
             for item in contract.abi:
                 if item.get("type") == "event":
                     topic = event_abi_to_log_topic(item)  # type: ignore[arg-type]
-                    self._by_topic[(contract.address, topic)] = (contract, item["name"])
-        self._timestamps: OrderedDict[int, int] = OrderedDict()
+                    name = str(item["name"])  # type: ignore[typeddict-item]
+                    self._by_topic[(contract.address, topic)] = (contract, name)
+        self._timestamps: OrderedDict[bytes, int] = OrderedDict()  # block hash -> time
 
     def topic_of(self, contract: str, event: str) -> bytes:
-        for (address, topic), (c, name) in self._by_topic.items():
+        for (address, topic), (_, name) in self._by_topic.items():
             if address == self.contracts[contract].address and name == event:
                 return topic
         raise KeyError(f"{contract} has no event {event}")
@@ -77,7 +79,7 @@ class EventReader:
         while start <= last:
             end = min(start + self.page_blocks - 1, last)
             params: FilterParams = {
-                "address": addresses,  # type: ignore[typeddict-item]
+                "address": addresses,
                 "fromBlock": start,
                 "toBlock": end,
             }
@@ -87,11 +89,16 @@ class EventReader:
                 yield self._decode(log, with_timestamps=with_timestamps)
             start = end + 1
 
-    def block_timestamp(self, block_number: int) -> int:
-        cached = self._timestamps.get(block_number)
+    def block_timestamp(self, block: int | bytes) -> int:
+        """A block's timestamp, by number or by hash. Only hashes are cached: after a reorg (or
+        an anvil snapshot revert) a number can name another block, a hash cannot."""
+        if isinstance(block, int):
+            return int(self.w3.eth.get_block(block)["timestamp"])
+        key = bytes(block)
+        cached = self._timestamps.get(key)
         if cached is None:
-            cached = int(self.w3.eth.get_block(block_number)["timestamp"])
-            self._timestamps[block_number] = cached
+            cached = int(self.w3.eth.get_block(HexBytes(key))["timestamp"])
+            self._timestamps[key] = cached
             if len(self._timestamps) > 10_000:
                 self._timestamps.popitem(last=False)
         return cached
@@ -110,7 +117,9 @@ class EventReader:
             name=name,
             args=dict(data["args"]),
             block_number=block,
-            block_timestamp=self.block_timestamp(block) if with_timestamps else None,
+            block_timestamp=(
+                self.block_timestamp(bytes(log["blockHash"])) if with_timestamps else None
+            ),
             transaction_hash=log["transactionHash"].to_0x_hex(),
             log_index=int(log["logIndex"]),
         )

@@ -47,7 +47,6 @@ from service.chain.types import (
     Support,
     VersionKind,
     VersionRecord,
-    alias_from_bytes32,
     alias_to_bytes32,
     as_digest,
 )
@@ -97,7 +96,9 @@ class Ledger:
         self.relayer = Transactor(w3=w3, account=relayer, decoder=self.decoder)
         self._senders: dict[str, Transactor] = {relayer.address: self.relayer}
         self.history = EventReader(
-            w3=w3, contracts=dict(self.contracts), start_block=deployment.deploy_block
+            w3=w3,
+            contracts={str(k): v for k, v in self.contracts.items()},
+            start_block=deployment.deploy_block,
         )
 
     @property
@@ -116,6 +117,12 @@ class Ledger:
             chain_id=self.deployment.chain_id,
             verifying_contract=self.deployment.address_of(contract),
         )
+
+    def chain_time(self) -> int:
+        """The earliest timestamp the next block can carry: what the contracts compare
+        deadlines with (a dev chain's clock may run ahead of the wall clock)."""
+        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        return max(int(time.time()), latest + 1)
 
     def nonce_of(self, contract: ContractName, account: str) -> int:
         return int(self._call(self.contracts[contract].functions.nonces(_address(account))))
@@ -137,7 +144,7 @@ class Ledger:
             args=args,
             actor=actor,
             nonce=self.nonce_of(spec.contract, actor) if nonce is None else nonce,
-            deadline=int(time.time()) + self.signature_ttl_s if deadline is None else deadline,
+            deadline=self.chain_time() + self.signature_ttl_s if deadline is None else deadline,
             domain=self.domain(spec.contract),
         )
 
@@ -145,16 +152,16 @@ class Ledger:
         """Check an action before relaying it: its domain, deadline and signer. Raises the same
         typed errors the contract would, without spending gas."""
         action = signed.action
-        expected = self.domain(action.spec.contract)
-        if action.domain != expected:
-            raise SignedActionInvalidSignature(
-                "SignedActionInvalidSignature", {"actor": action.actor}
-            )
-        if action.deadline < int(time.time()):
+        now = self.chain_time()  # the contract checks the deadline against block time
+        if action.deadline < now:
             raise SignedActionExpired(
-                "SignedActionExpired", {"deadline": action.deadline, "timestamp": int(time.time())}
+                "SignedActionExpired", {"deadline": action.deadline, "timestamp": now}
             )
-        if recover_signer(action, signed.signature) != action.actor:
+        try:
+            signer = recover_signer(action, signed.signature)
+        except InvalidInput:  # malformed: the contract rejects it as not the actor's signature
+            signer = None
+        if action.domain != self.domain(action.spec.contract) or signer != action.actor:
             raise SignedActionInvalidSignature(
                 "SignedActionInvalidSignature", {"actor": action.actor}
             )
@@ -204,10 +211,15 @@ class Ledger:
              "restricted": restricted},
             direct=direct,
         )  # fmt: skip
-        return int(receipt.event("ModelRegistered").args["modelId"])  # type: ignore[call-overload]
+        return int(receipt.event("ModelRegistered").args["modelId"])
 
     def set_model_metadata(
-        self, actor: LocalAccount, model_id: int, metadata_digest: bytes | str, *, direct: bool = False
+        self,
+        actor: LocalAccount,
+        model_id: int,
+        metadata_digest: bytes | str,
+        *,
+        direct: bool = False,
     ) -> ActionReceipt:
         return self.act(
             actor,
@@ -234,7 +246,13 @@ class Ledger:
         )
 
     def grant_rights(
-        self, actor: LocalAccount, model_id: int, account: str, rights: Rights, *, direct: bool = False
+        self,
+        actor: LocalAccount,
+        model_id: int,
+        account: str,
+        rights: Rights,
+        *,
+        direct: bool = False,
     ) -> Rights:
         receipt = self.act(
             actor,
@@ -242,10 +260,16 @@ class Ledger:
             {"modelId": model_id, "account": _address(account), "rights": int(rights)},
             direct=direct,
         )
-        return Rights(receipt.event("RightsGranted").args["current"])  # type: ignore[arg-type]
+        return Rights(receipt.event("RightsGranted").args["current"])
 
     def revoke_rights(
-        self, actor: LocalAccount, model_id: int, account: str, rights: Rights, *, direct: bool = False
+        self,
+        actor: LocalAccount,
+        model_id: int,
+        account: str,
+        rights: Rights,
+        *,
+        direct: bool = False,
     ) -> Rights:
         receipt = self.act(
             actor,
@@ -253,7 +277,7 @@ class Ledger:
             {"modelId": model_id, "account": _address(account), "rights": int(rights)},
             direct=direct,
         )
-        return Rights(receipt.event("RightsRevoked").args["current"])  # type: ignore[arg-type]
+        return Rights(receipt.event("RightsRevoked").args["current"])
 
     def propose_version(
         self,
@@ -278,7 +302,7 @@ class Ledger:
             },
             direct=direct,
         )
-        return int(receipt.event("VersionProposed").args["versionId"])  # type: ignore[call-overload]
+        return int(receipt.event("VersionProposed").args["versionId"])
 
     def cast_vote(
         self, actor: LocalAccount, version_id: int, support: Support, *, direct: bool = False
@@ -289,11 +313,17 @@ class Ledger:
         )
         for e in receipt.events:
             if e.name == "VersionStateChanged":
-                return State(e.args["current"])  # type: ignore[call-overload]
+                return State(e.args["current"])
         return State.PROPOSED
 
     def move_alias(
-        self, actor: LocalAccount, model_id: int, alias: str, version_id: int, *, direct: bool = False
+        self,
+        actor: LocalAccount,
+        model_id: int,
+        alias: str,
+        version_id: int,
+        *,
+        direct: bool = False,
     ) -> ActionReceipt:
         return self.act(
             actor,
@@ -317,17 +347,20 @@ class Ledger:
             {"kind": int(kind), "account": _address(account), "value": value},
             direct=direct,
         )
-        return int(receipt.event("ChangeProposed").args["proposalId"])  # type: ignore[call-overload]
+        return int(receipt.event("ChangeProposed").args["proposalId"])
 
     def vote_on_change(
         self, actor: LocalAccount, proposal_id: int, support: Support, *, direct: bool = False
     ) -> State:
         receipt = self.act(
-            actor, "VoteOnChange", {"proposalId": proposal_id, "support": int(support)}, direct=direct
+            actor,
+            "VoteOnChange",
+            {"proposalId": proposal_id, "support": int(support)},
+            direct=direct,
         )
         for e in receipt.events:
             if e.name == "ChangeStatusChanged":
-                return State(e.args["current"])  # type: ignore[call-overload]
+                return State(e.args["current"])
         return State.PROPOSED
 
     def resign(self, actor: LocalAccount, *, direct: bool = False) -> ActionReceipt:
@@ -452,7 +485,7 @@ class Ledger:
 
     def version_ids_of(self, model_id: int) -> list[int]:
         return [
-            int(e.args["versionId"])  # type: ignore[call-overload]
+            int(e.args["versionId"])
             for e in self.history.events(
                 contract="ModelRegistry",
                 event="VersionProposed",
@@ -487,15 +520,19 @@ class Ledger:
             to_block=block,
             with_timestamps=False,
         ):
-            current = int(e.args["versionId"])  # type: ignore[call-overload]
+            current = int(e.args["versionId"])
         return current or None
 
     def rights_history(self, model_id: int, account: str | None = None) -> list[Event]:
         topics: list[Any] = [uint_topic(model_id)]
         if account is not None:
             topics.append(address_topic(account))
-        granted = self.history.events(contract="ModelRegistry", event="RightsGranted", topics=topics)
-        revoked = self.history.events(contract="ModelRegistry", event="RightsRevoked", topics=topics)
+        granted = self.history.events(
+            contract="ModelRegistry", event="RightsGranted", topics=topics
+        )
+        revoked = self.history.events(
+            contract="ModelRegistry", event="RightsRevoked", topics=topics
+        )
         return sorted([*granted, *revoked], key=lambda e: (e.block_number, e.log_index))
 
     def block_number(self) -> int:

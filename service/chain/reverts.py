@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from service.errors import (
     ChainError,
@@ -53,7 +53,10 @@ def _show(name: str, value: Any) -> Any:
 
 
 class SignedActionExpired(ContractRevert, SignatureRejected):
-    hint = "the signature's deadline {deadline} is before chain time {timestamp}; sign again with a later deadline"
+    hint = (
+        "the signature's deadline {deadline} is before chain time {timestamp}; "
+        "sign again with a later deadline"
+    )
 
 
 class SignedActionInvalidSignature(ContractRevert, SignatureRejected):
@@ -153,9 +156,7 @@ class RegistryNotModelOwner(ContractRevert, Forbidden):
 
 
 class RegistryNotMaintainer(ContractRevert, Forbidden):
-    hint = (
-        "{account} may not maintain model {modelId}; its owner can grant the Maintain right (4)"
-    )
+    hint = "{account} may not maintain model {modelId}; its owner can grant the Maintain right (4)"
 
 
 class RegistryInvalidAccount(ContractRevert, InvalidInput):
@@ -167,11 +168,17 @@ class RegistryInvalidDigest(ContractRevert, InvalidInput):
 
 
 class RegistryInvalidRights(ContractRevert, InvalidInput):
-    hint = "rights {rights} is not a non-zero mask of SubmitUpdates (1), ReadArtifacts (2), Maintain (4)"
+    hint = (
+        "rights {rights} is not a non-zero mask of SubmitUpdates (1), ReadArtifacts (2), "
+        "Maintain (4)"
+    )
 
 
 class RegistryMissingParent(ContractRevert, InvalidInput):
-    hint = "aggregate and accelerated versions need a parent; give the approved version they derive from"
+    hint = (
+        "aggregate and accelerated versions need a parent; "
+        "give the approved version they derive from"
+    )
 
 
 class RegistryVersionOfOtherModel(ContractRevert, InvalidInput):
@@ -233,12 +240,20 @@ class RevertDecoder:
         return {name for name, _, _ in self._errors.values()}
 
     def decode(self, data: bytes | str) -> ContractRevert:
-        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        raw = (
+            bytes.fromhex(data[2:] if data.startswith("0x") else data)
+            if isinstance(data, str)
+            else data
+        )
         entry = self._errors.get(raw[:4])
         if entry is None:
             return ContractRevert("UnknownRevert", {"data": raw})
         name, types, names = entry
-        values = abi_decode(types, raw[4:])
+        # addresses checksummed, as in events and reads, so that they compare equal to them
+        values = [
+            to_checksum_address(v) if t == "address" else v
+            for t, v in zip(types, abi_decode(types, raw[4:]), strict=True)
+        ]
         # errors of OpenZeppelin's libraries (SafeCast, Strings, ...) that no path of the
         # contracts is meant to reach get the generic class
         cls = REVERT_CLASSES.get(name, ContractRevert)

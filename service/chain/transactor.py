@@ -60,15 +60,14 @@ class Transactor:
             try:
                 params: TxParams = {"from": self.account.address, "chainId": self.chain_id}
                 gas = fn.estimate_gas(params)  # reverts surface here, before any gas is spent
-                tx = fn.build_transaction(
-                    {
-                        **params,
-                        "nonce": self._next_nonce(),
-                        "gas": int(gas * _GAS_HEADROOM),
-                        **self._fee_fields(),
-                    }
-                )
-                signed = self.account.sign_transaction(tx)
+                full: dict[str, Any] = {
+                    **params,
+                    "nonce": self._next_nonce(),
+                    "gas": int(gas * _GAS_HEADROOM),
+                    **self._fee_fields(),
+                }
+                tx = fn.build_transaction(full)  # type: ignore[arg-type]
+                signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception as exc:
                 self._nonce = None  # re-read from the chain next time
@@ -105,9 +104,11 @@ class Transactor:
             self._fees = (now, fees)
         return dict(self._fees[1])
 
-    def _replay_failure(self, tx: TxParams, receipt: TxReceipt) -> ChainError:
+    def _replay_failure(self, tx: TxParams, receipt: TxReceipt) -> Exception:
         """Re-run a transaction that failed on chain to learn why."""
-        call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}  # type: ignore[assignment]
+        call: TxParams = {
+            k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")
+        }  # type: ignore[assignment]
         try:
             self.w3.eth.call(call, receipt["blockNumber"] - 1)
         except Exception as exc:

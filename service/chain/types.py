@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import Any
 
 from service.errors import InvalidInput
 
@@ -82,7 +83,9 @@ def as_digest(value: bytes | str, what: str = "digest") -> bytes:
         try:
             value = bytes.fromhex(text)
         except ValueError:
-            raise InvalidInput(f"{what} {value!r} is not hex; give 32 bytes as 0x + 64 hex digits") from None
+            raise InvalidInput(
+                f"{what} {value!r} is not hex; give 32 bytes as 0x + 64 hex digits"
+            ) from None
     if len(value) != 32:
         raise InvalidInput(f"{what} has {len(value)} bytes; it must have exactly 32")
     return bytes(value)
@@ -139,7 +142,7 @@ class Event:
     """One decoded contract event with where and when it happened."""
 
     name: str
-    args: dict[str, object]
+    args: dict[str, Any]
     block_number: int
     block_timestamp: int | None
     transaction_hash: str
