@@ -9,9 +9,13 @@ Pure code (no I/O): :mod:`~service.store.cid`, :mod:`~service.store.dagpb`,
 
 from __future__ import annotations
 
-from service.config import Settings
+from typing import TYPE_CHECKING
+
 from service.store.base import ContentStore, PutResult
 from service.store.cid import CID, cid_from_digest, parse_cid
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 __all__ = ["CID", "ContentStore", "PutResult", "cid_from_digest", "open_store", "parse_cid"]
 
