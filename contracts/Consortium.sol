@@ -261,13 +261,21 @@ contract Consortium is IConsortium, SignedActions {
         }
     }
 
-    /// @dev Applies an approved change; re-validated, since other changes may have landed since.
+    /**
+     * @dev Applies an approved change. A change names the state the members want; if another
+     * change reached that state first (two proposals to add the same account), there is nothing
+     * left to do. Only a removal that would leave no member at all is refused.
+     */
     function _applyChange(ChangeKind kind, address account, uint64 value) private {
-        _validateChange(kind, account, value);
         if (kind == ChangeKind.AddMember) {
-            _addMember(account);
+            if (!_members.contains(account)) {
+                _addMember(account);
+            }
         } else if (kind == ChangeKind.RemoveMember) {
-            _removeMember(account);
+            if (_members.contains(account)) {
+                if (_members.length() == 1) revert ConsortiumLastMember(account);
+                _removeMember(account);
+            }
         } else if (kind == ChangeKind.SetQuorum) {
             _setQuorum(value);
         } else {

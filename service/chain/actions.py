@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from service.errors import InvalidInput
 
@@ -171,6 +171,12 @@ def sign_action(action: Action, private_key: bytes | str) -> SignedAction:
     signable = encode_typed_data(full_message=action.typed_data())
     signed = Account.sign_message(signable, private_key=private_key)
     return SignedAction(action=action, signature=bytes(signed.signature))
+
+
+def typed_data_digest(action: Action) -> bytes:
+    """The 32-byte EIP-712 digest that is signed (what ERC-1271 ``isValidSignature`` gets)."""
+    signable = encode_typed_data(full_message=action.typed_data())
+    return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
 
 def recover_signer(action: Action, signature: bytes) -> str:

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import BlockIdentifier, TxReceipt
+from web3.types import TxReceipt
 
 from service.chain.actions import (
     DOMAIN_NAMES,
@@ -29,6 +29,7 @@ from service.chain.actions import (
     action_spec,
     recover_signer,
     sign_action,
+    typed_data_digest,
 )
 from service.chain.compile import Build
 from service.chain.deploy import Deployment
@@ -53,6 +54,16 @@ from service.chain.types import (
 from service.errors import InvalidInput
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+_ERC1271_ABI = [
+    {
+        "type": "function",
+        "name": "isValidSignature",
+        "stateMutability": "view",
+        "inputs": [{"name": "hash", "type": "bytes32"}, {"name": "signature", "type": "bytes"}],
+        "outputs": [{"name": "", "type": "bytes4"}],
+    }
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,10 +172,26 @@ class Ledger:
             signer = recover_signer(action, signed.signature)
         except InvalidInput:  # malformed: the contract rejects it as not the actor's signature
             signer = None
-        if action.domain != self.domain(action.spec.contract) or signer != action.actor:
+        if action.domain != self.domain(action.spec.contract) or (
+            signer != action.actor and not self._contract_accepts(signed)
+        ):
             raise SignedActionInvalidSignature(
                 "SignedActionInvalidSignature", {"actor": action.actor}
             )
+
+    def _contract_accepts(self, signed: SignedAction) -> bool:
+        """Whether the actor is a contract account (ERC-1271) that accepts the signature."""
+        actor = signed.action.actor
+        if not self.w3.eth.get_code(actor):
+            return False
+        wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        try:
+            magic = wallet.functions.isValidSignature(
+                typed_data_digest(signed.action), signed.signature
+            ).call()
+        except Exception:  # a contract without the function, or one that reverts: not accepted
+            return False
+        return bytes(magic) == _ERC1271_MAGIC
 
     def relay(self, signed: SignedAction, *, verify: bool = True) -> ActionReceipt:
         """Submit a signed action from the relayer account."""
@@ -540,7 +567,7 @@ class Ledger:
 
     # ================================================================ internals
 
-    def _call(self, fn: Any, block: BlockIdentifier | None = None) -> Any:
+    def _call(self, fn: Any) -> Any:
         return self.relayer.call(fn)
 
     def _sender(self, account: LocalAccount) -> Transactor:

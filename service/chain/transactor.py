@@ -105,12 +105,13 @@ class Transactor:
         return dict(self._fees[1])
 
     def _replay_failure(self, tx: TxParams, receipt: TxReceipt) -> Exception:
-        """Re-run a transaction that failed on chain to learn why."""
+        """Re-run a transaction that failed on chain to learn why, at its own block: that
+        block's time is what it met, and its own revert changed no state."""
         call: TxParams = {
             k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")
         }  # type: ignore[assignment]
         try:
-            self.w3.eth.call(call, receipt["blockNumber"] - 1)
+            self.w3.eth.call(call, receipt["blockNumber"])
         except Exception as exc:
             return self._translate(exc)
         return ChainError(

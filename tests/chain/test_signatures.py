@@ -39,7 +39,15 @@ from service.chain.types import ChangeKind, Rights, Support, VersionKind, alias_
 from service.config import PROJECT_ROOT
 from service.errors import InvalidInput, SignatureRejected
 from tests.chain.conftest import increase_time
-from tests.chain.helpers import ZERO32, ZERO_ADDRESS, block_time, digest, emitted, reverts
+from tests.chain.helpers import (
+    ZERO32,
+    ZERO_ADDRESS,
+    block_time,
+    digest,
+    emitted,
+    pass_change,
+    reverts,
+)
 
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 
@@ -751,3 +759,43 @@ def test_verify_accepts_a_good_signature_without_sending(ledger: Ledger, alice: 
     assert ledger.version_count() == 0
     assert ledger.model_count() == 0
     assert ledger.nonce_of("ModelRegistry", alice.address) == 0
+
+
+# ---------------------------------------------------------------- contract accounts (ERC-1271)
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["local-check", "on-chain"])
+def test_a_contract_account_member_signs_through_erc1271(
+    ledger: Ledger, build, accounts, members, verify: bool
+) -> None:
+    """A multisig-style member: the wallet contract is the actor, its owner key signs, the
+    wallet vouches for the signature (ERC-1271), both locally and in the contract."""
+    from service.chain.actions import sign_action
+    from service.chain.transactor import Transactor
+
+    key_holder = accounts[7]
+    mock = build["ERC1271WalletMock"]
+    deployer = Transactor(w3=ledger.w3, account=accounts[8], decoder=ledger.decoder)
+    factory = ledger.w3.eth.contract(abi=mock.abi, bytecode=mock.bytecode)
+    wallet = deployer.transact(factory.constructor(key_holder.address))["contractAddress"]
+    pass_change(ledger, members, ChangeKind.ADD_MEMBER, account=wallet)
+
+    action = ledger.prepare(
+        "RegisterModel",
+        wallet,
+        {"name": "multisig-model", "metadataDigest": bytes(32), "restricted": False},
+    )
+    receipt = ledger.relay(sign_action(action, key_holder.key), verify=verify)
+
+    assert receipt.event("ModelRegistered").args["owner"] == wallet
+    assert ledger.nonce_of("ModelRegistry", wallet) == 1
+
+    # a signature by any other key is refused by the wallet, hence by the ledger
+    stranger = ledger.prepare(
+        "RegisterModel",
+        wallet,
+        {"name": "not-by-owner", "metadataDigest": bytes(32), "restricted": False},
+    )
+    with pytest.raises(SignedActionInvalidSignature) as raised:
+        ledger.relay(sign_action(stranger, accounts[9].key), verify=verify)
+    assert raised.value.arguments == {"actor": wallet}
