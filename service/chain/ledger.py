@@ -181,7 +181,7 @@ class Ledger:
 
     def _contract_accepts(self, signed: SignedAction) -> bool:
         """Whether the actor is a contract account (ERC-1271) that accepts the signature."""
-        actor = signed.action.actor
+        actor = to_checksum_address(signed.action.actor)
         if not self.w3.eth.get_code(actor):
             return False
         wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
