@@ -49,11 +49,35 @@ class Settings(BaseSettings):
     )
     ipfs_timeout_s: float = Field(default=60.0, description="Timeout of one kubo RPC call.")
 
+    service_host: str = Field(default="127.0.0.1", description="Address the REST service binds.")
+    service_port: int = Field(default=8000, description="Port of the REST service.")
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, description="Largest artifact an upload may carry, in bytes."
+    )
+    max_metadata_bytes: int = Field(
+        default=256 * 1024, description="Largest metadata document, in bytes (one raw block)."
+    )
+    siwe_domain: str = Field(
+        default="",
+        description="The domain Sign-In with Ethereum messages must name; unset means "
+        "<service_host>:<service_port>.",
+    )
+    session_ttl_s: int = Field(default=3600, description="Lifetime of a sign-in session.")
+    signature_ttl_s: int = Field(
+        default=3600, description="Deadline given to actions prepared by the service, in seconds."
+    )
+
     @model_validator(mode="after")
     def _default_rpc_url(self) -> Settings:
         if not self.rpc_url:
             self.rpc_url = f"http://{self.chain_host}:{self.chain_port}"
+        if not self.siwe_domain:
+            self.siwe_domain = f"{self.service_host}:{self.service_port}"
         return self
+
+    @property
+    def service_url(self) -> str:
+        return f"http://{self.service_host}:{self.service_port}"
 
     @property
     def deployment_file(self) -> Path:

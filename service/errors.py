@@ -91,3 +91,24 @@ class Conflict(LedgerError):
 
 class SignatureRejected(LedgerError):
     """The action's signature, nonce or deadline is not acceptable (HTTP 401)."""
+
+
+class Unauthenticated(LedgerError):
+    """The request needs a sign-in session and has none, or an expired one (HTTP 401)."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the configured bound (HTTP 413)."""
+
+
+class ServiceUnavailable(LedgerError):
+    """A backend the request needs is not reachable now; retry later (HTTP 503)."""
+
+
+# ---------------------------------------------------------------- ml
+# Owned by service/ml.
+
+
+class InvalidArtifact(InvalidInput):
+    """Artifact bytes are not a well-formed file of their declared format (safetensors or a
+    torch.export archive), or the format is unknown; the message names what is wrong."""

@@ -10,7 +10,7 @@ come back as the typed exceptions of ``service.chain.reverts``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,7 @@ class Ledger:
         build: Build,
         relayer: LocalAccount,
         signature_ttl_s: int = 3600,
+        observer: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
@@ -104,7 +105,7 @@ class Ledger:
             ),
         }
         self.decoder = RevertDecoder([build["Consortium"].abi, build["ModelRegistry"].abi])
-        self.relayer = Transactor(w3=w3, account=relayer, decoder=self.decoder)
+        self.relayer = Transactor(w3=w3, account=relayer, decoder=self.decoder, observer=observer)
         self._senders: dict[str, Transactor] = {relayer.address: self.relayer}
         self.history = EventReader(
             w3=w3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -81,7 +82,12 @@ def chain_up(settings: Settings) -> ChainUp:
     return ChainUp(node=node, deployment=ensure_deployment(settings))
 
 
-def connect_ledger(settings: Settings, *, relayer: LocalAccount | None = None) -> Ledger:
+def connect_ledger(
+    settings: Settings,
+    *,
+    relayer: LocalAccount | None = None,
+    observer: Callable[[str, str, float], None] | None = None,
+) -> Ledger:
     """A Ledger on the recorded, verified deployment at ``settings.rpc_url``."""
     chain_id = rpc_chain_id(settings.rpc_url)
     w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
@@ -93,4 +99,6 @@ def connect_ledger(settings: Settings, *, relayer: LocalAccount | None = None) -
         deployment=deployment,
         build=build,
         relayer=relayer or deployer_account(settings, chain_id),
+        signature_ttl_s=settings.signature_ttl_s,
+        observer=observer,
     )

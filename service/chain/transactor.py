@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -31,11 +32,13 @@ class Transactor:
         account: LocalAccount,
         decoder: RevertDecoder,
         receipt_timeout_s: float = 120.0,
+        observer: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.account = account
         self.decoder = decoder
         self.receipt_timeout_s = receipt_timeout_s
+        self.observer = observer
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -49,13 +52,31 @@ class Transactor:
 
     def call(self, fn: ContractFunction, *, sender: str | None = None) -> Any:
         """Run a view (or dry-run a state change) and decode any revert."""
+        start = time.perf_counter()
         try:
-            return fn.call({"from": sender} if sender else {})
+            result = fn.call({"from": sender} if sender else {})
         except Exception as exc:
+            self._observe("read", "error", start)
             raise self._translate(exc) from exc
+        self._observe("read", "ok", start)
+        return result
+
+    def _observe(self, kind: str, outcome: str, start: float) -> None:
+        if self.observer is not None:
+            self.observer(kind, outcome, time.perf_counter() - start)
 
     def transact(self, fn: ContractFunction | ContractConstructor) -> TxReceipt:
         """Send ``fn`` from the account; return the receipt of a successful transaction."""
+        start = time.perf_counter()
+        try:
+            receipt = self._transact(fn)
+        except Exception:
+            self._observe("transaction", "error", start)
+            raise
+        self._observe("transaction", "ok", start)
+        return receipt
+
+    def _transact(self, fn: ContractFunction | ContractConstructor) -> TxReceipt:
         with self._lock:
             try:
                 params: TxParams = {"from": self.account.address, "chainId": self.chain_id}

@@ -1,0 +1,79 @@
+"""Dependencies of the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.metrics import Metrics
+from service.chain.ledger import Ledger
+from service.config import Settings
+from service.domain.artifacts import ArtifactService
+from service.domain.auth import SessionStore
+from service.domain.context import Backends
+from service.store.base import ContentStore
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A Sign-In with Ethereum session token from POST /v1/auth/login",
+)
+
+
+def _backends(request: Request) -> Backends:
+    backends: Backends = request.app.state.backends
+    return backends
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _ledger(backends: Annotated[Backends, Depends(_backends)]) -> Ledger:
+    return backends.ledger
+
+
+def _store(backends: Annotated[Backends, Depends(_backends)]) -> ContentStore:
+    return backends.store
+
+
+def _artifacts(request: Request) -> ArtifactService:
+    artifacts: ArtifactService = request.app.state.artifacts
+    return artifacts
+
+
+def _sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def _session_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+def _account(
+    token: Annotated[str | None, Depends(_session_token)],
+    sessions: Annotated[SessionStore, Depends(_sessions)],
+) -> str | None:
+    """The signed-in account, None without a token; an unknown or expired token is a 401."""
+    return None if token is None else sessions.address_for(token)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+BackendsDep = Annotated[Backends, Depends(_backends)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+StoreDep = Annotated[ContentStore, Depends(_store)]
+ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
+SessionsDep = Annotated[SessionStore, Depends(_sessions)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+SessionTokenDep = Annotated[str | None, Depends(_session_token)]
+AccountDep = Annotated[str | None, Depends(_account)]

@@ -1,0 +1,72 @@
+"""Prometheus metrics: requests, latencies, chain calls, store bytes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "govledger_http_requests_total",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "govledger_http_request_duration_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.chain_calls = Counter(
+            "govledger_chain_calls_total",
+            "Calls to the chain by kind (read, transaction) and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.chain_latency = Histogram(
+            "govledger_chain_call_duration_seconds",
+            "Chain call latency by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.store_bytes = Counter(
+            "govledger_store_bytes_total",
+            "Bytes written to (in) and read from (out) the content store",
+            ["direction"],
+            registry=self.registry,
+        )
+
+    def observe_chain(self, kind: str, outcome: str, seconds: float) -> None:
+        self.chain_calls.labels(kind, outcome).inc()
+        self.chain_latency.labels(kind).observe(seconds)
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            # the router records the matched route in the scope: label by its template, so that
+            # ids in paths do not make a label per resource
+            route = str(getattr(request.scope.get("route"), "path", "unmatched"))
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(time.perf_counter() - start)

@@ -1,0 +1,85 @@
+"""Aliases: move, current value, value at a block, history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from service.api.deps import LedgerDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.routes.models import ModelId
+from service.api.schemas import (
+    AliasMove,
+    AliasMovePublic,
+    AliasPublic,
+    AliasWritten,
+    TransactionPublic,
+    event_ref,
+)
+from service.chain.types import alias_to_bytes32
+from service.domain import catalog
+from service.domain.actions import relay
+
+router = APIRouter(prefix="/v1", tags=["aliases"], responses=PROBLEM_RESPONSES)
+
+AliasName = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9._-]+$", description="e.g. production")
+]
+
+
+@router.put("/models/{model_id}/aliases/{alias}", response_model=AliasWritten)
+def move_alias(
+    model_id: ModelId, alias: AliasName, body: AliasMove, ledger: LedgerDep
+) -> AliasWritten:
+    """Point an alias at an Approved version, or clear it with 0 (signed MoveAlias)."""
+    receipt = relay(
+        ledger,
+        "MoveAlias",
+        {"modelId": model_id, "aliasName": alias_to_bytes32(alias), "versionId": body.version_id},
+        body,
+    )
+    return AliasWritten(
+        alias=AliasPublic(
+            model_id=model_id, alias=alias, version_id=ledger.alias_of(model_id, alias)
+        ),
+        transaction=TransactionPublic.of(receipt),
+    )
+
+
+@router.get("/models/{model_id}/aliases", response_model=list[AliasPublic])
+def list_aliases(model_id: ModelId, ledger: LedgerDep) -> list[AliasPublic]:
+    """Every alias the model has had, with its current version."""
+    return [
+        AliasPublic(model_id=model_id, alias=name, version_id=version_id)
+        for name, version_id in catalog.aliases_of(ledger, model_id).items()
+    ]
+
+
+@router.get("/models/{model_id}/aliases/{alias}", response_model=AliasPublic)
+def get_alias(
+    model_id: ModelId,
+    alias: AliasName,
+    ledger: LedgerDep,
+    block: Annotated[
+        int | None, Query(ge=0, description="the value once this block was mined")
+    ] = None,
+) -> AliasPublic:
+    """The alias's version now, or at a past block (answered from events alone)."""
+    version_id = catalog.alias_value(ledger, model_id, alias, block)
+    return AliasPublic(model_id=model_id, alias=alias, version_id=version_id, at_block=block)
+
+
+@router.get("/models/{model_id}/aliases/{alias}/history", response_model=list[AliasMovePublic])
+def alias_history(model_id: ModelId, alias: AliasName, ledger: LedgerDep) -> list[AliasMovePublic]:
+    """Every move of the alias with block, time and who moved it."""
+    return [
+        AliasMovePublic(
+            alias=alias,
+            version_id=int(e.args["versionId"]) or None,
+            previous_version_id=int(e.args["previousVersionId"]) or None,
+            by=str(e.args["by"]),
+            **event_ref(e),
+        )
+        for e in catalog.alias_history(ledger, model_id, alias)
+    ]

@@ -1,0 +1,36 @@
+"""Content by CID, verified while streaming."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import AccountDep, ArtifactsDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.routes.versions import _stream_response
+
+router = APIRouter(prefix="/v1", tags=["artifacts"], responses=PROBLEM_RESPONSES)
+
+
+@router.get(
+    "/artifacts/{cid}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+)
+async def download(
+    cid: Annotated[str, Path(min_length=2, max_length=200, description="a CID (v1 base32 or v0)")],
+    artifacts: ArtifactsDep,
+    account: AccountDep,
+) -> StreamingResponse:
+    """Content the ledger records, by CID, verified while streaming (restricted: read right)."""
+    opened, stream = await run_in_threadpool(artifacts.open_read, cid, account)
+    return _stream_response(str(opened), stream)

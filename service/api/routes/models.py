@@ -1,0 +1,177 @@
+"""Models: register, read, list and search, metadata, owner, read policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from service.api.deps import ArtifactsDep, LedgerDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.schemas import (
+    Address,
+    ModelCreate,
+    ModelList,
+    ModelMetadataUpdate,
+    ModelOwnerUpdate,
+    ModelPublic,
+    ModelWritten,
+    ReadPolicyUpdate,
+    StoredContent,
+    TransactionPublic,
+)
+from service.chain.ledger import ActionReceipt, Ledger
+from service.chain.types import as_digest
+from service.domain import catalog
+from service.domain.actions import relay
+from service.errors import NotFound
+from service.store.cid import cid_from_digest
+
+router = APIRouter(prefix="/v1", tags=["models"], responses=PROBLEM_RESPONSES)
+
+ModelId = Annotated[int, Path(ge=1, le=2**40, description="the model's id on chain")]
+MAX_PAGE = 500
+
+
+def _written(ledger: Ledger, model_id: int, receipt: ActionReceipt) -> ModelWritten:
+    return ModelWritten(
+        model=ModelPublic.of(ledger.model(model_id)), transaction=TransactionPublic.of(receipt)
+    )
+
+
+@router.post("/models", response_model=ModelWritten, status_code=201)
+def register_model(body: ModelCreate, ledger: LedgerDep) -> ModelWritten:
+    """Register a model (signed RegisterModel; the actor must be a member and becomes owner)."""
+    receipt = relay(
+        ledger,
+        "RegisterModel",
+        {
+            "name": body.name,
+            "metadataDigest": as_digest(body.metadata_digest),
+            "restricted": body.restricted,
+        },
+        body,
+    )
+    return _written(ledger, int(receipt.event("ModelRegistered").args["modelId"]), receipt)
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(
+    ledger: LedgerDep,
+    name: Annotated[str | None, Query(max_length=64, description="part of the name")] = None,
+    owner: Annotated[Address | None, Query(description="the owner's address")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> ModelList:
+    """List models, searched by name and owner."""
+    page = catalog.list_models(ledger, name=name, owner=owner, offset=offset, limit=limit)
+    return ModelList(
+        items=[ModelPublic.of(m) for m in page.items], total=page.total, offset=offset, limit=limit
+    )
+
+
+@router.get("/models/by-name/{name}", response_model=ModelPublic)
+def get_model_by_name(name: Annotated[str, Path(max_length=64)], ledger: LedgerDep) -> ModelPublic:
+    """One model by its unique name."""
+    return ModelPublic.of(catalog.model_by_name(ledger, name))
+
+
+@router.get("/models/{model_id}", response_model=ModelPublic)
+def get_model(model_id: ModelId, ledger: LedgerDep) -> ModelPublic:
+    """One model by id."""
+    return ModelPublic.of(ledger.model(model_id))
+
+
+@router.get("/models/{model_id}/metadata", response_model=dict[str, Any])
+def get_model_metadata(
+    model_id: ModelId, ledger: LedgerDep, artifacts: ArtifactsDep
+) -> dict[str, Any]:
+    """The model's metadata document, verified against the digest on chain."""
+    model = ledger.model(model_id)
+    if not any(model.metadata_digest):
+        raise NotFound(f"model {model_id} records no metadata digest")
+    cid = cid_from_digest(model.metadata_digest, file_size=0)
+    store = artifacts.backends.store
+    if not store.has(cid):
+        raise NotFound(f"the store does not hold model {model_id}'s metadata document {cid}")
+    doc: dict[str, Any] = json.loads(store.get_bytes(cid))
+    return doc
+
+
+@router.put("/models/{model_id}/metadata", response_model=ModelWritten)
+def set_model_metadata(
+    model_id: ModelId, body: ModelMetadataUpdate, ledger: LedgerDep
+) -> ModelWritten:
+    """Replace the model's metadata digest (signed SetModelMetadata, owner only)."""
+    receipt = relay(
+        ledger,
+        "SetModelMetadata",
+        {"modelId": model_id, "metadataDigest": as_digest(body.metadata_digest)},
+        body,
+    )
+    return _written(ledger, model_id, receipt)
+
+
+@router.put("/models/{model_id}/owner", response_model=ModelWritten)
+def transfer_model(model_id: ModelId, body: ModelOwnerUpdate, ledger: LedgerDep) -> ModelWritten:
+    """Hand the model to another account (signed TransferModelOwnership, owner only)."""
+    receipt = relay(
+        ledger,
+        "TransferModelOwnership",
+        {"modelId": model_id, "newOwner": ledger_address(body.new_owner)},
+        body,
+    )
+    return _written(ledger, model_id, receipt)
+
+
+@router.put("/models/{model_id}/read-policy", response_model=ModelWritten)
+def set_read_policy(model_id: ModelId, body: ReadPolicyUpdate, ledger: LedgerDep) -> ModelWritten:
+    """Make artifacts open to all or restricted to read-right holders (signed SetReadPolicy)."""
+    receipt = relay(
+        ledger, "SetReadPolicy", {"modelId": model_id, "restricted": body.restricted}, body
+    )
+    return _written(ledger, model_id, receipt)
+
+
+@router.post(
+    "/metadata",
+    response_model=StoredContent,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object"},
+                    "example": {"description": "MLP on sklearn digits", "framework": "pytorch"},
+                }
+            },
+        }
+    },
+)
+async def store_metadata(request: Request, artifacts: ArtifactsDep) -> StoredContent:
+    """Store a metadata document (a JSON object, at most one 256 KiB block); returns its digest."""
+    from starlette.concurrency import run_in_threadpool
+
+    data = await _read_bounded(request, artifacts.settings.max_metadata_bytes)
+    cid, size = await run_in_threadpool(artifacts.store_metadata, data)
+    return StoredContent(cid=str(cid), digest="0x" + cid.digest.hex(), size=size)
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    from service.errors import PayloadTooLarge
+
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"the document is larger than {limit} bytes; keep metadata small")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ledger_address(value: str) -> str:
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(value))

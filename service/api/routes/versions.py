@@ -1,0 +1,241 @@
+"""Versions: upload and propose, read, list, votes, finalize, artifact download."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
+
+import anyio
+import anyio.from_thread
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import AccountDep, ArtifactsDep, LedgerDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.routes.models import ModelId
+from service.api.schemas import (
+    KIND_BY_NAME,
+    STATE_BY_NAME,
+    SUPPORT_BY_NAME,
+    ZERO_DIGEST_HEX,
+    Address,
+    Digest,
+    KindName,
+    SignatureHex,
+    StateName,
+    TransactionPublic,
+    VersionList,
+    VersionPublic,
+    VersionUpdated,
+    VersionWritten,
+    VoteCreate,
+    VotePublic,
+    VoteWritten,
+    event_ref,
+    state_name,
+    support_name,
+)
+from service.chain.types import Support, as_digest
+from service.domain import catalog
+from service.domain.actions import relay
+from service.domain.artifacts import ArtifactService
+
+router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
+
+VersionId = Annotated[int, Path(ge=1, le=2**40, description="the version's id on chain")]
+
+
+class _UploadFields:
+    def __init__(self, actor: str, nonce: int, deadline: int, signature: str) -> None:
+        self.actor, self.nonce, self.deadline, self.signature = actor, nonce, deadline, signature
+
+
+def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
+    ledger = artifacts.backends.ledger
+    v = ledger.version(version_id)
+    cid = artifacts.cid_of(v.artifact_digest)
+    return VersionPublic.of(v, str(cid) if cid else None)
+
+
+@router.post(
+    "/models/{model_id}/versions",
+    response_model=VersionWritten,
+    status_code=201,
+    responses={
+        413: PROBLEM_RESPONSES[422] | {"description": "the artifact is over the size bound"}
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the artifact's bytes (safetensors or a torch.export .pt2 archive), "
+            "streamed; the actor signs ProposeVersion over the digest inside their CID",
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "<safetensors bytes>",
+                }
+            },
+        }
+    },
+)
+async def propose_version(
+    model_id: ModelId,
+    request: Request,
+    artifacts: ArtifactsDep,
+    artifact_format: Annotated[str, Query(pattern="^(safetensors|torch-export)$")],
+    actor: Annotated[Address, Query()],
+    nonce: Annotated[int, Query(ge=0)],
+    deadline: Annotated[int, Query(ge=0)],
+    signature: Annotated[SignatureHex, Query()],
+    kind: Annotated[KindName, Query()] = "base",
+    parent_id: Annotated[int, Query(ge=0, le=2**40)] = 0,
+    metadata_digest: Annotated[Digest, Query()] = ZERO_DIGEST_HEX,
+) -> VersionWritten:
+    """Upload an artifact (streamed) and propose it as a version in one call (ProposeVersion)."""
+    length = request.headers.get("content-length")
+    body = request.stream()
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = anyio.from_thread.run(_next_chunk, body)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    result = await anyio.to_thread.run_sync(
+        lambda: artifacts.propose_with_upload(
+            model_id=model_id,
+            parent_id=parent_id,
+            kind=KIND_BY_NAME[kind],
+            metadata_digest=as_digest(metadata_digest),
+            artifact_format=artifact_format,
+            fields=_UploadFields(actor, nonce, deadline, signature),
+            chunks=chunks(),
+            content_length=int(length) if length and length.isdigit() else None,
+        )
+    )
+    return VersionWritten(
+        version=VersionPublic.of(result.version, str(result.cid)),
+        artifact_size=result.size,
+        transaction=TransactionPublic.of(result.receipt),
+    )
+
+
+async def _next_chunk(body: AsyncIterator[bytes]) -> bytes:
+    return await body.__anext__()
+
+
+@router.get("/models/{model_id}/versions", response_model=VersionList)
+def list_versions(
+    model_id: ModelId,
+    artifacts: ArtifactsDep,
+    kind: Annotated[KindName | None, Query()] = None,
+    state: Annotated[StateName | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> VersionList:
+    """A model's versions with their state, filtered by kind and state."""
+    page = catalog.list_versions(
+        artifacts.backends.ledger,
+        model_id,
+        kind=KIND_BY_NAME[kind] if kind else None,
+        state=STATE_BY_NAME[state] if state else None,
+        offset=offset,
+        limit=limit,
+    )
+    items = []
+    for v in page.items:
+        cid = artifacts.cid_of(v.artifact_digest)
+        items.append(VersionPublic.of(v, str(cid) if cid else None))
+    return VersionList(items=items, total=page.total, offset=offset, limit=limit)
+
+
+@router.get("/versions/{version_id}", response_model=VersionPublic)
+def get_version(version_id: VersionId, artifacts: ArtifactsDep) -> VersionPublic:
+    """One version with its state and tally."""
+    return _public(artifacts, version_id)
+
+
+@router.post("/versions/{version_id}/finalize", response_model=VersionUpdated)
+def finalize_version(version_id: VersionId, artifacts: ArtifactsDep) -> VersionUpdated:
+    """Record that the version's voting window ended without approval (anyone may ask)."""
+    receipt = artifacts.backends.ledger.finalize_version(version_id)
+    return VersionUpdated(
+        version=_public(artifacts, version_id), transaction=TransactionPublic.of(receipt)
+    )
+
+
+@router.post("/versions/{version_id}/votes", response_model=VoteWritten, status_code=201)
+def cast_vote(version_id: VersionId, body: VoteCreate, ledger: LedgerDep) -> VoteWritten:
+    """Vote For, Against or Abstain on a proposed version (signed CastVote, members only)."""
+    support = SUPPORT_BY_NAME[body.support]
+    receipt = relay(ledger, "CastVote", {"versionId": version_id, "support": int(support)}, body)
+    e = receipt.event("VoteCast")
+    timestamp = ledger.history.block_timestamp(receipt.block_number)
+    return VoteWritten(
+        vote=VotePublic(
+            version_id=version_id,
+            voter=str(e.args["voter"]),
+            support=support_name(Support(e.args["support"])),
+            block_number=receipt.block_number,
+            timestamp=timestamp,
+            transaction_hash=receipt.transaction_hash,
+        ),
+        state=state_name(ledger.version_state(version_id)),
+        transaction=TransactionPublic.of(receipt),
+    )
+
+
+@router.get("/versions/{version_id}/votes", response_model=list[VotePublic])
+def list_votes(version_id: VersionId, ledger: LedgerDep) -> list[VotePublic]:
+    """Every vote on a version: voter, choice, block and time."""
+    return [
+        VotePublic(
+            version_id=version_id,
+            voter=str(e.args["voter"]),
+            support=support_name(Support(e.args["support"])),
+            **event_ref(e),
+        )
+        for e in catalog.votes(ledger, version_id)
+    ]
+
+
+@router.get(
+    "/versions/{version_id}/artifact",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+)
+async def download_version_artifact(
+    version_id: VersionId, artifacts: ArtifactsDep, account: AccountDep
+) -> StreamingResponse:
+    """The version's artifact, verified against its CID while streaming (restricted: read right)."""
+
+    def open_() -> tuple[str, Iterator[bytes]]:
+        version = artifacts.backends.ledger.version(version_id)
+        cid = artifacts.version_cid(version)
+        opened, stream = artifacts.open_read(str(cid), account)
+        return str(opened), stream
+
+    cid, stream = await run_in_threadpool(open_)
+    return _stream_response(cid, stream)
+
+
+def _stream_response(cid: str, stream: Iterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        stream,
+        media_type="application/octet-stream",
+        headers={
+            "X-Content-CID": cid,
+            "ETag": f'"{cid}"',
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )

@@ -1,0 +1,94 @@
+"""Signed actions arriving over the API: rebuild what the actor signed, check it, relay it."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from eth_utils import is_address, to_checksum_address
+
+from service.chain.actions import Action, SignedAction, action_spec, typed_data_digest
+from service.chain.ledger import ActionReceipt, Ledger
+from service.errors import InvalidInput
+
+
+class SignedFieldsLike(Protocol):
+    actor: str
+    nonce: int
+    deadline: int
+    signature: str
+
+
+def signed_action(
+    ledger: Ledger, name: str, args: dict[str, Any], fields: SignedFieldsLike
+) -> SignedAction:
+    """The SignedAction the request claims: ``args`` are the action's ABI-named arguments."""
+    spec = action_spec(name)
+    action = Action(
+        spec=spec,
+        args=args,
+        actor=to_checksum_address(fields.actor),
+        nonce=fields.nonce,
+        deadline=fields.deadline,
+        domain=ledger.domain(spec.contract),
+    )
+    try:
+        signature = bytes.fromhex(fields.signature.removeprefix("0x"))
+    except ValueError:
+        raise InvalidInput(
+            "signature is not hex; give 0x followed by the signature's hex digits"
+        ) from None
+    return SignedAction(action=action, signature=signature)
+
+
+def relay(
+    ledger: Ledger, name: str, args: dict[str, Any], fields: SignedFieldsLike
+) -> ActionReceipt:
+    """Verify the actor's signature (before any work) and relay the action to the chain."""
+    return ledger.relay(signed_action(ledger, name, args, fields))
+
+
+def prepare(
+    ledger: Ledger, name: str, actor: str, args: dict[str, Any], deadline: int | None
+) -> tuple[Action, bytes]:
+    """The action an actor should sign now (next nonce, deadline) and its EIP-712 digest."""
+    action = ledger.prepare(name, actor, _abi_args(name, args), deadline=deadline)
+    return action, typed_data_digest(action)
+
+
+def _abi_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """JSON arguments to ABI values: bytes32 fields may come as 0x-hex strings."""
+    spec = action_spec(name)
+    out: dict[str, Any] = {}
+    for field, typ in spec.fields:
+        if field not in args:
+            raise InvalidInput(f"{name} needs the argument {field!r} ({typ})")
+        value = args[field]
+        if typ == "bytes32" and isinstance(value, str):
+            text = value.removeprefix("0x")
+            if len(text) != 64:
+                raise InvalidInput(f"{field} must be 32 bytes as 0x + 64 hex digits")
+            try:
+                value = bytes.fromhex(text)
+            except ValueError:
+                raise InvalidInput(f"{field} is not hex") from None
+        elif typ.startswith("uint"):
+            bits = int(typ[4:])
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
+                raise InvalidInput(
+                    f"{field} must be an integer from 0 to 2**{bits} - 1, not {value!r}"
+                )
+        elif typ == "address":
+            if not isinstance(value, str) or not is_address(value):
+                raise InvalidInput(
+                    f"{field} must be an address (0x + 40 hex digits), not {value!r}"
+                )
+            value = to_checksum_address(value)
+        elif typ == "bool" and not isinstance(value, bool):
+            raise InvalidInput(f"{field} must be true or false, not {value!r}")
+        elif typ == "string" and not isinstance(value, str):
+            raise InvalidInput(f"{field} must be a string, not {value!r}")
+        out[field] = value
+    extra = set(args) - {f for f, _ in spec.fields}
+    if extra:
+        raise InvalidInput(f"{name} takes no arguments {sorted(extra)}")
+    return out

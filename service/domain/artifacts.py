@@ -1,0 +1,323 @@
+"""Artifacts: upload-and-propose, reads verified against the chain's digests, read rights.
+
+The chain stores an artifact's sha2-256 digest (bytes32). The CID it stands for is rebuilt from
+the store: the dag-pb CID of that digest when the stored block is a UnixFS file root (files over
+one 256 KiB chunk), else the raw CID (see ``resolve_cid``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from service.chain import reverts
+from service.chain.ledger import ActionReceipt, Ledger
+from service.chain.types import Rights, VersionKind, VersionRecord
+from service.config import Settings
+from service.domain.actions import signed_action
+from service.domain.context import Backends
+from service.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedCID,
+)
+from service.ml.formats import artifact_validator
+from service.store.base import ContentStore
+from service.store.cid import CID, cid_from_digest, parse_cid
+
+log = logging.getLogger("govledger.artifacts")
+
+_CHUNK = 262_144
+
+
+def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
+    """The CID a chain digest names in ``store``, or None if the store lacks the content."""
+    raw = cid_from_digest(digest, file_size=0)
+    if not store.has(raw):
+        return None
+    dag = cid_from_digest(digest, file_size=_CHUNK + 1)
+    stream = store.get(dag)
+    try:
+        next(iter(stream), None)
+    except UnsupportedCID:
+        return raw  # the block is not a UnixFS file root: the artifact is the block itself
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return dag
+
+
+class ArtifactIndex:
+    """Which models reference each digest on chain (a version's artifact or metadata, a model's
+    metadata), kept up to date from events. A cache: the chain is the truth."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._next_block = ledger.deployment.deploy_block
+        self._models: dict[bytes, set[int]] = {}
+        self._artifacts: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        with self._lock:
+            latest = self._ledger.block_number()
+            if latest < self._next_block:
+                return
+            for e in self._ledger.events(
+                contract="ModelRegistry",
+                from_block=self._next_block,
+                to_block=latest,
+                with_timestamps=False,
+            ):
+                if e.name == "VersionProposed":
+                    self._add(e.args["artifactDigest"], e.args["modelId"])
+                    self._add(e.args["metadataDigest"], e.args["modelId"])
+                    self._artifacts.add(bytes(e.args["artifactDigest"]))
+                elif e.name in ("ModelRegistered", "ModelMetadataChanged"):
+                    self._add(e.args["metadataDigest"], e.args["modelId"])
+            self._next_block = latest + 1
+
+    def _add(self, digest: bytes, model_id: int) -> None:
+        if any(digest):
+            self._models.setdefault(bytes(digest), set()).add(int(model_id))
+
+    def models_for(self, digest: bytes) -> set[int]:
+        self.refresh()
+        return set(self._models.get(bytes(digest), ()))
+
+    def artifact_digests(self) -> set[bytes]:
+        self.refresh()
+        return set(self._artifacts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposedVersion:
+    version: VersionRecord
+    cid: CID
+    size: int
+    receipt: ActionReceipt
+
+
+class ArtifactService:
+    def __init__(
+        self,
+        backends: Backends,
+        settings: Settings,
+        *,
+        on_bytes: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.backends = backends
+        self.settings = settings
+        self._on_bytes = on_bytes or (lambda direction, n: None)
+        self._index: ArtifactIndex | None = None
+        self._cids: dict[bytes, CID] = {}
+        self._pin_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def index(self) -> ArtifactIndex:
+        ledger = self.backends.ledger
+        if self._index is None or self._index._ledger is not ledger:
+            self._index = ArtifactIndex(ledger)
+        return self._index
+
+    def cid_of(self, digest: bytes) -> CID | None:
+        cid = self._cids.get(digest)
+        if cid is None:
+            cid = resolve_cid(self.backends.store, digest)
+            if cid is not None:
+                self._cids[digest] = cid
+        return cid
+
+    # ---------------------------------------------------------------- upload and propose
+
+    def propose_with_upload(
+        self,
+        *,
+        model_id: int,
+        parent_id: int,
+        kind: VersionKind,
+        metadata_digest: bytes,
+        artifact_format: str,
+        fields: object,
+        chunks: Iterable[bytes],
+        content_length: int | None,
+    ) -> ProposedVersion:
+        """Stream the artifact into the store, check its format and the actor's signature over
+        its digest, pin it, propose it on chain. Nothing stays pinned if the proposal fails."""
+        limit = self.settings.max_upload_bytes
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLarge(
+                f"the artifact has {content_length} bytes, more than the limit of {limit}; "
+                "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
+            )
+        ledger, store = self.backends.ledger, self.backends.store
+        actor = str(fields.actor)  # type: ignore[attr-defined]
+        self._precheck(ledger, model_id, actor, fields)
+        validator = artifact_validator(artifact_format)
+        counter = _Counter(limit)
+
+        def checked() -> Iterator[bytes]:
+            for chunk in chunks:
+                counter.add(len(chunk))
+                validator.feed(chunk)
+                yield chunk
+
+        put = store.put(checked(), pin=False)
+        self._on_bytes("in", put.size)
+        validator.finish()
+        signed = signed_action(
+            ledger,
+            "ProposeVersion",
+            {
+                "modelId": model_id,
+                "parentId": parent_id,
+                "kind": int(kind),
+                "artifactDigest": put.cid.digest,
+                "metadataDigest": metadata_digest,
+            },
+            fields,  # type: ignore[arg-type]
+        )
+        ledger.verify(signed)
+        with self._pin_lock(str(put.cid)):
+            was_pinned = put.cid in store.pins()
+            store.pin(put.cid)
+            try:
+                receipt = ledger.relay(signed, verify=False)
+            except BaseException:
+                if not was_pinned:
+                    store.unpin(put.cid)
+                raise
+        self._cids[put.cid.digest] = put.cid
+        version_id = int(receipt.event("VersionProposed").args["versionId"])
+        return ProposedVersion(
+            version=ledger.version(version_id), cid=put.cid, size=put.size, receipt=receipt
+        )
+
+    def _precheck(self, ledger: Ledger, model_id: int, actor: str, fields: object) -> None:
+        """Refuse, before reading a byte of the body, what the chain would refuse anyway."""
+        ledger.model(model_id)
+        if not ledger.rights_of(model_id, actor) & Rights.MAINTAIN:
+            raise reverts.RegistryNotMaintainer(
+                "RegistryNotMaintainer", {"modelId": model_id, "account": actor}
+            )
+        current = ledger.nonce_of("ModelRegistry", actor)
+        if fields.nonce != current:  # type: ignore[attr-defined]
+            raise reverts.InvalidAccountNonce(
+                "InvalidAccountNonce", {"account": actor, "currentNonce": current}
+            )
+        now = ledger.chain_time()
+        if fields.deadline < now:  # type: ignore[attr-defined]
+            raise reverts.SignedActionExpired(
+                "SignedActionExpired",
+                {"deadline": fields.deadline, "timestamp": now},  # type: ignore[attr-defined]
+            )
+
+    def _pin_lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._pin_locks.setdefault(key, threading.Lock())
+
+    # ---------------------------------------------------------------- metadata documents
+
+    def store_metadata(self, data: bytes) -> tuple[CID, int]:
+        """Store a metadata document (a JSON object, one block) and pin it."""
+        import json
+
+        if len(data) > self.settings.max_metadata_bytes:
+            raise PayloadTooLarge(
+                f"the metadata document has {len(data)} bytes; the limit is "
+                f"{self.settings.max_metadata_bytes}: keep detail in artifacts, not metadata"
+            )
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInput(f"the metadata document is not JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise InvalidInput("the metadata document must be a JSON object")
+        put = self.backends.store.put(data, pin=True)
+        self._on_bytes("in", put.size)
+        return put.cid, put.size
+
+    # ---------------------------------------------------------------- reads
+
+    def authorize_read(self, cid: CID, account: str | None) -> None:
+        """Allow a read if some model referencing the content is open, or the account may read
+        one of them on chain now."""
+        model_ids = self.index.models_for(cid.digest)
+        if not model_ids:
+            raise NotFound(
+                f"no model or version on chain references {cid}; only content the ledger "
+                "records can be downloaded",
+            )
+        ledger = self.backends.ledger
+        if any(not ledger.model(m).restricted for m in model_ids):
+            return
+        if account is None:
+            raise Unauthenticated(
+                f"{cid} belongs to a restricted model; sign in with Ethereum "
+                "(GET /v1/auth/nonce, POST /v1/auth/login) and send the session token"
+            )
+        if not any(ledger.can_read(m, account) for m in model_ids):
+            raise Forbidden(
+                f"{account} holds no read right on the models that reference {cid} "
+                f"({', '.join(map(str, sorted(model_ids)))}); ask the owner to grant read_artifacts"
+            )
+
+    def open_read(self, cid_text: str, account: str | None) -> tuple[CID, Iterator[bytes]]:
+        cid = parse_cid(cid_text)
+        self.authorize_read(cid, account)
+        stream = self.backends.store.get(cid)  # ContentNotFound at once if the root is missing
+
+        def counted() -> Iterator[bytes]:
+            for chunk in stream:
+                self._on_bytes("out", len(chunk))
+                yield chunk
+
+        return cid, counted()
+
+    def version_cid(self, version: VersionRecord) -> CID:
+        cid = self.cid_of(version.artifact_digest)
+        if cid is None:
+            raise NotFound(
+                f"the store does not hold version {version.version_id}'s artifact (digest "
+                f"0x{version.artifact_digest.hex()}); import it from a node that has it"
+            )
+        return cid
+
+    # ---------------------------------------------------------------- recovery
+
+    def reconcile_pins(self) -> int:
+        """Pin every artifact the chain records that the store holds unpinned (a crash between
+        the proposal and the pin leaves one). Returns how many were pinned."""
+        store = self.backends.store
+        pinned = {c.digest for c in store.pins()}
+        count = 0
+        for digest in self.index.artifact_digests() - pinned:
+            cid = self.cid_of(digest)
+            if cid is not None:
+                try:
+                    store.pin(cid)
+                    count += 1
+                except Exception as exc:  # an incomplete DAG: leave it, reads will say so
+                    log.warning("cannot pin %s: %s", cid, exc)
+        return count
+
+
+class _Counter:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limit:
+            raise PayloadTooLarge(
+                f"the artifact is larger than the limit of {self.limit} bytes; raise "
+                "GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
+            )

@@ -1,0 +1,127 @@
+"""The FastAPI application: ``create_app()`` builds it; the lifespan builds the adapters once.
+
+Run it with ``uvicorn --factory service.main:create_app`` (``govledger up`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.api.metrics import Metrics, install_metrics
+from service.api.problems import install_problem_handlers
+from service.api.routes import (
+    actions,
+    aliases,
+    artifacts,
+    auth,
+    health,
+    members,
+    models,
+    rights,
+    versions,
+)
+from service.chain.ledger import Ledger
+from service.config import Settings, get_settings
+from service.domain.artifacts import ArtifactService
+from service.domain.auth import SessionStore
+from service.domain.context import Backends
+from service.errors import LedgerError
+
+log = logging.getLogger("govledger.service")
+
+DESCRIPTION = """
+A governance ledger for federated, accelerated ML models. The chain is the record: models,
+versions, votes, aliases and access rights live in Solidity contracts; this service relays
+actions that their actors signed (EIP-712), stores artifacts by content (IPFS CIDs), and serves
+both. It holds no authority of its own: every change needs the acting account's signature,
+which the contracts check.
+
+**Writing**: get the typed data to sign from `POST /v1/actions/prepare` (or build it yourself
+from `GET /v1/info`), sign it with `eth_signTypedData_v4`, and send the signature with the
+request. **Reading restricted artifacts**: sign in with Ethereum (`GET /v1/auth/nonce`,
+`POST /v1/auth/login`) and send the token as `Authorization: Bearer <token>`.
+Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None, *, backends: Backends | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backends = backends or Backends(
+            settings, ledger_factory=lambda s: _connect(s, metrics)
+        )
+        app.state.artifacts = ArtifactService(
+            app.state.backends,
+            settings,
+            on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
+        )
+        threading.Thread(target=_reconcile, args=(app.state.artifacts,), daemon=True).start()
+        yield
+        app.state.backends.close()
+
+    app = FastAPI(
+        title="govledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.sessions = SessionStore(
+        domain=settings.siwe_domain, uri=settings.service_url, ttl_s=settings.session_ttl_s
+    )
+    install_problem_handlers(app)
+    install_metrics(app, metrics)
+    for module in (health, actions, models, versions, aliases, rights, members, artifacts, auth):
+        app.include_router(module.router)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the Problem schema (RFC 9457) into the OpenAPI components the responses refer to."""
+    from fastapi.openapi.utils import get_openapi
+
+    from service.api.schemas import Problem
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _connect(settings: Settings, metrics: Metrics) -> Ledger:
+    from service.chain.setup import connect_ledger
+
+    return connect_ledger(settings, observer=metrics.observe_chain)
+
+
+def _reconcile(artifacts: ArtifactService) -> None:
+    """Pin artifacts the chain records but a crash left unpinned (best effort at start)."""
+    try:
+        pinned = artifacts.reconcile_pins()
+    except LedgerError as exc:
+        log.warning("pin reconciliation skipped: %s", exc)
+        return
+    except Exception:
+        log.exception("pin reconciliation failed")
+        return
+    if pinned:
+        log.warning("re-pinned %d artifacts recorded on chain", pinned)
