@@ -3,7 +3,6 @@ reverted after every test so tests do not see each other's state."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +15,10 @@ from service.chain.compile import Build, load_build
 from service.chain.deploy import Deployment, deploy
 from service.chain.ledger import Ledger
 from service.chain.node import LocalChain
+from tests.stack import free_port
 
 VOTING_PERIOD = 3600
 QUORUM_BPS = 5001  # a majority: 2 of 3 founders
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
