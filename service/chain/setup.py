@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import requests
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint, RPCResponse
 
 from service.chain.accounts import account_from_key, dev_account
 from service.chain.compile import load_build
@@ -14,9 +17,24 @@ from service.chain.deploy import Deployment, deploy, verify_deployment
 from service.chain.ledger import Ledger
 from service.chain.node import LocalChain, NodeInfo, rpc_chain_id
 from service.config import Settings
-from service.errors import ChainError
+from service.errors import ChainError, ChainUnavailable
 
 LOCAL_CHAIN_ID = 31337
+
+
+class RpcProvider(HTTPProvider):
+    """web3's HTTP provider, with a node that does not answer reported as ChainUnavailable:
+    the reads the Ledger makes outside its Transactor (block numbers, block times, logs) then
+    fail like its contract calls do, which the API maps to 503."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ChainUnavailable(
+                f"the chain node at {self.endpoint_uri} did not answer ({type(exc).__name__}); "
+                "check that it runs and retry"
+            ) from exc
 
 
 def local_chain(settings: Settings) -> LocalChain:
@@ -90,7 +108,7 @@ def connect_ledger(
 ) -> Ledger:
     """A Ledger on the recorded, verified deployment at ``settings.rpc_url``."""
     chain_id = rpc_chain_id(settings.rpc_url)
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
+    w3 = Web3(RpcProvider(settings.rpc_url))
     build = load_build()
     deployment = Deployment.load(settings.deployment_file)
     verify_deployment(w3=w3, deployment=deployment, build=build)

@@ -24,6 +24,17 @@ _FEE_TTL_S = 2.0
 _GAS_HEADROOM = 1.15  # estimates miss refunds-then-charges in a few paths; 15% is ample here
 
 
+def lean_middleware(w3: Web3) -> None:
+    """Drop web3's request middleware this adapter does not need: validation (it asks the node
+    for the chain id on every transaction-shaped call), ENS name resolution, gas price strategy
+    and buffered gas estimates (transactions are built and estimated here). Idempotent."""
+    for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
+        try:
+            w3.middleware_onion.remove(name)
+        except ValueError:
+            pass
+
+
 class Transactor:
     def __init__(
         self,
@@ -43,6 +54,7 @@ class Transactor:
         self._nonce: int | None = None
         self._chain_id: int | None = None
         self._fees: tuple[float, dict[str, int]] | None = None
+        lean_middleware(w3)
 
     @property
     def chain_id(self) -> int:
@@ -77,17 +89,13 @@ class Transactor:
         return receipt
 
     def _transact(self, fn: ContractFunction | ContractConstructor) -> TxReceipt:
-        with self._lock:
+        try:
+            tx = self._build(fn)  # simulated outside the lock: concurrent relays overlap here
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        with self._lock:  # only the nonce and the send are ordered
             try:
-                params: TxParams = {"from": self.account.address, "chainId": self.chain_id}
-                gas = fn.estimate_gas(params)  # reverts surface here, before any gas is spent
-                full: dict[str, Any] = {
-                    **params,
-                    "nonce": self._next_nonce(),
-                    "gas": int(gas * _GAS_HEADROOM),
-                    **self._fee_fields(),
-                }
-                tx = fn.build_transaction(full)  # type: ignore[arg-type]
+                tx["nonce"] = self._next_nonce()
                 signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception as exc:
@@ -106,6 +114,30 @@ class Transactor:
         return receipt
 
     # ---------------------------------------------------------------- internals
+
+    def _build(self, fn: ContractFunction | ContractConstructor) -> dict[str, Any]:
+        """The transaction but for its nonce: simulated first (``eth_estimateGas``), so that a call
+        that would revert raises here and costs nothing. The call data is encoded once."""
+        if isinstance(fn, ContractFunction):
+            call: dict[str, Any] = {
+                "from": self.account.address,
+                "to": fn.address,
+                "data": fn._encode_transaction_data(),
+            }
+            gas = self.w3.eth.estimate_gas(call)  # type: ignore[arg-type]
+            tx = {k: v for k, v in call.items() if k != "from"}
+        else:
+            params: TxParams = {"from": self.account.address, "chainId": self.chain_id}
+            gas = fn.estimate_gas(params)
+            tx = dict(fn.build_transaction(params))
+            tx.pop("from", None)
+        tx.update(
+            gas=int(gas * _GAS_HEADROOM),
+            chainId=self.chain_id,
+            value=0,
+            **self._fee_fields(),
+        )
+        return tx
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
