@@ -32,10 +32,10 @@ from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.chain.accounts import dev_account, dev_accounts  # noqa: E402
-from service.chain.actions import Action, action_spec, sign_action  # noqa: E402
-from service.chain.setup import connect_ledger  # noqa: E402
-from service.devstack import Stack  # noqa: E402
+from service.chain.accounts import dev_account, dev_accounts
+from service.chain.actions import Action, action_spec, sign_action
+from service.chain.setup import connect_ledger
+from service.devstack import Stack
 
 MAX_OPS = 20_000  # per client and phase, whatever the time
 
@@ -224,7 +224,8 @@ def fund(w3: Web3, funder: object, to: str) -> None:
 
 def report(results: list[Result], seconds: float) -> None:
     print(
-        f"\n{'phase':24} {'clients':>7} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs raw':>7}"
+        f"\n{'phase':24} {'clients':>7} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'vs raw':>7}"
     )
     raw = {r.clients: r.rate for r in results if r.name == "raw chain tx"}
     for r in results:
@@ -234,7 +235,8 @@ def report(results: list[Result], seconds: float) -> None:
             f"{r.pct(0.99):>8.1f} {ratio:>7}"
         )
     print(
-        f"\n{seconds:.0f} s per phase; 'vs raw' = signed writes/s / raw chain tx/s at the same concurrency"
+        f"\n{seconds:.0f} s per phase; 'vs raw' = signed writes/s / raw chain tx/s "
+        "at the same concurrency"
     )
 
 

@@ -6,6 +6,7 @@ a lock and the account nonce is tracked locally, so concurrent callers never col
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -29,10 +30,8 @@ def lean_middleware(w3: Web3) -> None:
     for the chain id on every transaction-shaped call), ENS name resolution, gas price strategy
     and buffered gas estimates (transactions are built and estimated here). Idempotent."""
     for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
-        try:
+        with contextlib.suppress(ValueError):
             w3.middleware_onion.remove(name)
-        except ValueError:
-            pass
 
 
 class Transactor:
@@ -96,7 +95,7 @@ class Transactor:
         with self._lock:  # only the nonce and the send are ordered
             try:
                 tx["nonce"] = self._next_nonce()
-                signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+                signed = self.account.sign_transaction(tx)
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception as exc:
                 self._nonce = None  # re-read from the chain next time
@@ -157,7 +156,7 @@ class Transactor:
             self._fees = (now, fees)
         return dict(self._fees[1])
 
-    def _replay_failure(self, tx: TxParams, receipt: TxReceipt) -> Exception:
+    def _replay_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> Exception:
         """Re-run a transaction that failed on chain to learn why, at its own block: that
         block's time is what it met, and its own revert changed no state."""
         call: TxParams = {
