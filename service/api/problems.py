@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.chain.reverts import ContractRevert
 from service.errors import (
@@ -68,6 +69,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
     for status, title in {
+        400: "The request body cannot be parsed (not UTF-8 JSON)",
         401: "Signature rejected or sign-in required",
         403: "The acting account may not do this",
         404: "Not found",
@@ -79,7 +81,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    """``RegistryNotMember`` -> ``registry-not-member``; an acronym stays one word
+    (``InvalidCID`` -> ``invalid-cid``)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,6 +145,17 @@ def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
     )
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    return [
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    ]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
@@ -167,13 +182,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only; FastAPI
+            # has a route per method, so list every method some route takes here (RFC 9110)
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(app, request))}
         return problem_response(
             status=exc.status_code,
             title=str(exc.detail) if exc.status_code != 404 else "Not found",
             detail=str(exc.detail) if exc.status_code != 404 else f"no route {request.url.path}",
             type_="about:blank",
             instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -93,7 +93,8 @@ def hex32(value: bytes) -> str:
 class SignedFields(BaseModel):
     """Who acts and their EIP-712 signature of the action (see POST /v1/actions/prepare)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON types as documented (no "1" or false for an integer)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     actor: Address = Field(description="the account that acts and signed")
     nonce: int = Field(ge=0, description="the actor's next nonce on the contract")
@@ -102,7 +103,9 @@ class SignedFields(BaseModel):
 
 
 def _examples(**fields: Any) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [{**fields, **_SIG_EXAMPLE}]})
+    return ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{**fields, **_SIG_EXAMPLE}]}
+    )
 
 
 class ModelCreate(SignedFields):
@@ -172,6 +175,7 @@ class ActionPrepare(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -192,6 +196,7 @@ class ActionPrepare(BaseModel):
 class SiweLogin(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {

@@ -1,104 +1,118 @@
-"""The ``govledger`` command."""
+"""The ``govledger`` command: the local stack, keys, and every endpoint of the service.
+
+Global options come before the command: ``govledger --as alice models register digits``.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from service.config import get_settings
-from service.errors import LedgerError
+from service.cli import aliases, artifacts, chain, keys, members, models, rights, stack, versions
+from service.cli.context import CliState, begin, state
+from service.cli.output import command, emit, fields
+from service.cli.session import login, logout
 
 app = typer.Typer(
-    help="Governance ledger for federated, accelerated ML models.", no_args_is_help=True
+    help="Governance ledger for federated, accelerated ML models.",
+    epilog="Signing keys: --as NAME (a keystore from `govledger keys`; its password from "
+    "GOVLEDGER_KEY_PASSWORD or a prompt), --dev-account N (local chain), or "
+    "GOVLEDGER_PRIVATE_KEY. Global options come before the command.",
+    no_args_is_help=True,
 )
-chain_app = typer.Typer(help="The chain: local anvil, contracts, deployment.", no_args_is_help=True)
-app.add_typer(chain_app, name="chain")
-console = Console()
 
 
-def _fail(exc: LedgerError) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(1)
-
-
-@chain_app.command("up")
-def chain_up() -> None:
-    """Start the local anvil (state persisted in the data dir) and deploy the contracts once."""
-    from service.chain.setup import chain_up as _up
-
-    try:
-        up = _up(get_settings())
-    except LedgerError as exc:
-        _fail(exc)
-    d = up.deployment
-    console.print(f"anvil pid {up.node.pid} on {up.node.rpc_url} (chain {d.chain_id})")
-    console.print(f"Consortium    {d.consortium}\nModelRegistry {d.registry}")
-    console.print(f"deployed at block {d.deploy_block}; record: {get_settings().deployment_file}")
-
-
-@chain_app.command("down")
-def chain_down() -> None:
-    """Stop the local anvil cleanly (its state is written to the data dir)."""
-    from service.chain.setup import local_chain
-
-    stopped = local_chain(get_settings()).stop()
-    console.print("anvil stopped" if stopped else "anvil was not running")
-
-
-@chain_app.command("status")
-def chain_status() -> None:
-    """Show the local anvil and the deployment record."""
-    from service.chain.deploy import Deployment
-    from service.chain.setup import local_chain
-
-    settings = get_settings()
-    node = local_chain(settings).info()
-    table = Table("what", "value")
-    table.add_row("anvil", f"pid {node.pid} on {node.rpc_url}" if node else "not running")
-    table.add_row("rpc url", settings.rpc_url)
-    try:
-        d = Deployment.load(settings.deployment_file)
-        table.add_row("chain id", str(d.chain_id))
-        table.add_row("Consortium", d.consortium)
-        table.add_row("ModelRegistry", d.registry)
-        table.add_row("deploy block", str(d.deploy_block))
-        table.add_row("compiler", d.compiler_version)
-    except LedgerError as exc:
-        table.add_row("deployment", str(exc))
-    console.print(table)
-
-
-@chain_app.command("deploy")
-def chain_deploy(
-    force: bool = typer.Option(False, help="Deploy anew even if a deployment is recorded."),
+@app.callback()
+def root(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="GOVLEDGER_SERVICE_URL",
+            help="The service's base URL (default: http://<service_host>:<service_port>).",
+        ),
+    ] = None,
+    key_name: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="GOVLEDGER_KEY_NAME",
+            help="Sign with the keystore <data_dir>/keys/NAME.json (see `govledger keys`).",
+        ),
+    ] = None,
+    dev_account: Annotated[
+        int | None,
+        typer.Option(
+            "--dev-account",
+            min=0,
+            max=999,
+            help="Sign with anvil's public dev account N (local chain only; 1-3 are the founders).",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of tables.")
+    ] = False,
 ) -> None:
-    """Deploy the contracts to GOVLEDGER_RPC_URL and write the deployment record."""
-    from service.chain.setup import ensure_deployment
+    """Governance ledger for federated, accelerated ML models."""
+    current = begin(
+        CliState(
+            url_option=url, key_name=key_name, dev_account=dev_account, json_output=json_output
+        )
+    )
+    ctx.call_on_close(current.close)
 
-    try:
-        d = ensure_deployment(get_settings(), force=force)
-    except LedgerError as exc:
-        _fail(exc)
-    console.print_json(json.dumps(asdict(d)))
+
+def info() -> None:
+    """Show the chain, the contracts and their EIP-712 domains, and the relayer."""
+    s = state()
+    i = s.client().info()
+    emit(
+        i,
+        lambda: fields(
+            [
+                ("service", s.url),
+                ("chain id", i.chain_id),
+                ("deployed at block", i.deploy_block),
+                *((name, c.address) for name, c in i.contracts.items()),
+                ("relayer", i.relayer),
+                ("compiler", i.compiler_version),
+                ("store", i.store_backend),
+                ("largest upload", f"{i.max_upload_bytes} bytes"),
+                ("sign-in domain", i.siwe_domain),
+            ]
+        ),
+        as_json=s.json_output,
+    )
 
 
-@chain_app.command("compile")
-def chain_compile() -> None:
-    """Compile the contracts (offline, pinned solc-js) into build/contracts.json."""
-    from service.chain.compile import compile_contracts, write_build
+for func, name in (
+    (stack.up, "up"),
+    (stack.down, "down"),
+    (stack.status, "status"),
+    (info, "info"),
+    (login, "login"),
+    (logout, "logout"),
+    (versions.vote, "vote"),
+    (members.resign, "resign"),
+):
+    command(app, name)(func)
 
-    try:
-        build = compile_contracts()
-    except LedgerError as exc:
-        _fail(exc)
-    path = write_build(build)
-    for name, c in sorted(build.contracts.items()):
-        console.print(f"{name:14} {len(c.deployed_bytecode):6} bytes  {c.deployed_bytecode_hash}")
-    console.print(f"compiler {build.compiler_version}; written to {path}")
+for sub, name in (
+    (keys.app, "keys"),
+    (models.app, "models"),
+    (versions.app, "versions"),
+    (versions.votes_app, "votes"),
+    (aliases.app, "alias"),
+    (rights.app, "rights"),
+    (members.members_app, "members"),
+    (members.consortium_app, "consortium"),
+    (members.membership_app, "membership"),
+    (artifacts.app, "artifacts"),
+    (chain.app, "chain"),
+):
+    app.add_typer(sub, name=name)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v1", tags=["artifacts"], responses=PROBLEM_RESPONSES
 @router.get(
     "/artifacts/{cid}",
     response_class=StreamingResponse,
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
     responses={
         200: {
             "content": {

@@ -72,7 +72,10 @@ def list_models(
 
 
 @router.get("/models/by-name/{name}", response_model=ModelPublic)
-def get_model_by_name(name: Annotated[str, Path(max_length=64)], ledger: LedgerDep) -> ModelPublic:
+def get_model_by_name(
+    name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")],
+    ledger: LedgerDep,
+) -> ModelPublic:
     """One model by its unique name."""
     return ModelPublic.of(catalog.model_by_name(ledger, name))
 

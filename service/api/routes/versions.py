@@ -206,6 +206,7 @@ def list_votes(version_id: VersionId, ledger: LedgerDep) -> list[VotePublic]:
 @router.get(
     "/versions/{version_id}/artifact",
     response_class=StreamingResponse,
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
     responses={
         200: {
             "content": {
