@@ -159,12 +159,12 @@ class Transactor:
     def _replay_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> Exception:
         """Re-run a transaction that failed on chain to learn why, at its own block: that
         block's time is what it met, and its own revert changed no state."""
-        call: TxParams = {  # type: ignore[assignment]
+        call: dict[str, Any] = {
             "from": self.account.address,
             **{k: v for k, v in tx.items() if k in ("to", "data", "value", "gas")},
         }
         try:
-            self.w3.eth.call(call, receipt["blockNumber"])
+            self.w3.eth.call(call, receipt["blockNumber"])  # type: ignore[arg-type]
         except Exception as exc:
             return self._translate(exc)
         return ChainError(
