@@ -1,0 +1,75 @@
+"""``govledger artifacts download``: content by CID or by version, verified on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.cli.context import state
+from service.cli.output import CliError, command, emit, fields, stderr, transfer_progress
+from service.cli.session import sign_in
+from service.client import ClientError, Download
+
+app = typer.Typer(help="Artifacts: verified downloads.", no_args_is_help=True)
+
+
+@command(app, "download")
+def download(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The file to write (or a directory: the CID is the name)."
+        ),
+    ],
+    cid: Annotated[str | None, typer.Argument(help="The content's CID.")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="A version's artifact.")
+    ] = None,
+) -> None:
+    """Download an artifact, verify its CID (and the chain's digest), then write it.
+
+    Restricted models need a session: `govledger login` first, or give a key (--as,
+    --dev-account) and the command signs in when the service asks for it."""
+    if (cid is None) == (version is None):
+        raise CliError("give either a CID or --version ID")
+    s = state()
+    client = s.client(session=True)
+
+    def fetch() -> Download:
+        with transfer_progress() as progress:
+            if version is not None:
+                return client.download_version(version, output, progress=progress)
+            assert cid is not None
+            return client.download_artifact(cid, output, progress=progress)
+
+    try:
+        done = fetch()
+    except ClientError as exc:
+        if exc.status != 401:
+            raise
+        if not s.has_key():
+            raise CliError(
+                f"{exc.detail.split(';')[0]}: sign in first (`govledger --as NAME login`) or "
+                "give a key with --as / --dev-account"
+            ) from None
+        stderr().print(f"signing in as {s.address()} ({exc.detail.split(';')[0]})")
+        sign_in(client)
+        done = fetch()
+    emit(
+        {"path": str(done.path), "cid": done.cid, "size": done.size, "verified": True},
+        lambda: fields(
+            [
+                ("written", str(done.path)),
+                ("cid", done.cid),
+                ("size", f"{done.size} bytes"),
+                (
+                    "verified",
+                    "yes: the bytes hash to this CID"
+                    + (" and to the digest on chain" if version is not None else ""),
+                ),
+            ]
+        ),
+        as_json=s.json_output,
+    )

@@ -1,0 +1,227 @@
+"""``govledger`` commands against the real stack: tables hold the right values, ``--json`` parses,
+expected errors print one red line (no traceback) and exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from typer.testing import Result
+
+from service.client import GovLedgerClient
+from service.store.chunker import iter_chunks
+from service.store.unixfs import compute_cid
+from tests.cli.conftest import Cli, unique
+from tests.stack import free_port
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def row_of(table: str, *cells: str) -> str:
+    """The one table row that holds all ``cells``."""
+    rows = [line for line in table.splitlines() if "│" in line and all(c in line for c in cells)]
+    assert len(rows) == 1, (cells, table)
+    return rows[0]
+
+
+def test_model_version_vote_alias_download_flow(
+    cli: Cli, accounts: list[LocalAccount], weights: Path, tmp_path: Path
+) -> None:
+    owner = accounts[1].address
+    name = unique("cli")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"description": "cli flow", "accuracy": 0.97}))
+    out = ok(cli("--dev-account", "1", "models", "register", name, "--metadata", str(meta)))
+    assert name in row_of(out, "name") and owner in row_of(out, "owner")
+    assert "open" in row_of(out, "read policy")
+
+    model = json.loads(ok(cli("--json", "models", "show", name)))
+    assert (model["name"], model["owner"], model["restricted"]) == (name, owner, False)
+    model_id = str(model["model_id"])
+    assert json.loads(ok(cli("models", "metadata", name))) == {
+        "description": "cli flow",
+        "accuracy": 0.97,
+    }
+    listed = ok(cli("models", "search", name))
+    assert "(1 of 1)" in listed
+    assert owner in row_of(listed, model_id, name)
+    assert name in ok(cli("models", "list", "--owner", owner, "--limit", "500"))
+
+    proposed = cli(
+        "--dev-account", "1", "versions", "propose", name, str(weights), "--metadata", str(meta)
+    )
+    out = ok(proposed)
+    cid = str(compute_cid(iter_chunks(weights.read_bytes()))[0])
+    assert cid in row_of(out, "artifact cid")
+    assert "proposed" in row_of(out, "state")
+    assert f"{weights.stat().st_size} bytes" in row_of(out, "artifact size")
+    assert "uploading" in proposed.stderr  # the progress bar
+    version = row_of(out, "version").split("│")[2].strip()
+
+    first = ok(cli("--dev-account", "2", "vote", version, "for"))
+    assert accounts[2].address in row_of(first, "voter")
+    assert "proposed" in row_of(first, "version state")
+    second = ok(cli("--dev-account", "3", "vote", version, "for"))
+    assert "approved" in row_of(second, "version state")
+
+    votes = ok(cli("votes", "list", version))
+    assert "for" in row_of(votes, accounts[2].address) and "for" in row_of(
+        votes, accounts[3].address
+    )
+    versions = ok(cli("versions", "list", name, "--state", "approved"))
+    assert "approved" in row_of(versions, cid) and "2/0/0" in row_of(versions, cid)
+    shown = json.loads(ok(cli("--json", "versions", "show", version)))
+    assert (shown["state"], shown["artifact_cid"]) == ("approved", cid)
+
+    moved = ok(cli("--dev-account", "1", "--json", "alias", "set", name, "production", version))
+    block = json.loads(moved)["transaction"]["block_number"]
+    now = ok(cli("alias", "show", name, "production"))
+    assert version in row_of(now, "version") and "latest" in row_of(now, "at block")
+    before = ok(cli("alias", "show", name, "production", "--block", str(block - 1)))
+    assert "-" in row_of(before, "version")
+    history = ok(cli("alias", "history", name, "production"))
+    assert owner in row_of(history, str(block))
+    assert version in row_of(ok(cli("alias", "list", name)), "production")
+
+    by_version = tmp_path / "by-version.safetensors"
+    got = ok(cli("artifacts", "download", "--version", version, "-o", str(by_version)))
+    assert by_version.read_bytes() == weights.read_bytes()
+    assert cid in row_of(got, "cid") and "digest on chain" in row_of(got, "verified")
+    by_cid = json.loads(ok(cli("--json", "artifacts", "download", cid, "-o", str(tmp_path))))
+    assert by_cid == {
+        "path": str(tmp_path / cid),
+        "cid": cid,
+        "size": weights.stat().st_size,
+        "verified": True,
+    }
+
+
+def test_rights_members_and_membership_commands(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount]
+) -> None:
+    name = unique("rights")
+    ok(cli("--dev-account", "1", "models", "register", name, "--restricted"))
+    reader = accounts[6].address
+    granted = ok(cli("--dev-account", "1", "rights", "grant", name, reader, "read_artifacts"))
+    assert "read_artifacts" in row_of(granted, reader)
+    holders = ok(cli("rights", "show", name))
+    assert "yes" in row_of(holders, accounts[1].address)  # the owner
+    assert "read_artifacts" in row_of(holders, reader)
+    assert name not in ok(cli("rights", "of", reader))  # the table shows model ids
+    of = json.loads(ok(cli("--json", "rights", "of", reader)))
+    assert client.get_model_by_name(name).model_id in [r["model_id"] for r in of]
+    revoked = ok(cli("--dev-account", "1", "rights", "revoke", name, reader, "read_artifacts"))
+    assert "no" in row_of(revoked, reader)
+
+    members = ok(cli("members", "list"))
+    for founder in accounts[1:4]:
+        assert founder.address in members
+    consortium = ok(cli("consortium", "show"))
+    assert "50.01% (5001 bps)" in row_of(consortium, "quorum")
+    assert "2" in row_of(consortium, "for votes a new ballot needs")
+
+    newcomer = accounts[7].address
+    proposed = json.loads(
+        ok(cli("--dev-account", "1", "--json", "membership", "propose", "add_member",
+               "--account", newcomer))
+    )["proposal"]  # fmt: skip
+    pid = str(proposed["proposal_id"])
+    assert ok(cli("membership", "list")).count(newcomer) >= 1
+    assert "proposed" in row_of(ok(cli("membership", "show", pid)), "state")
+    early = cli("membership", "finalize", pid)
+    assert early.exit_code == 1 and "error:" in early.stderr
+    ok(cli("--dev-account", "2", "membership", "vote", pid, "for"))
+    try:
+        decided = ok(cli("--dev-account", "3", "membership", "vote", pid, "for"))
+        assert "approved" in row_of(decided, "state")
+        assert newcomer in ok(cli("members", "list"))
+    finally:
+        left = cli("--dev-account", "7", "resign", "--yes")
+    assert left.exit_code == 0, left.output
+    assert f"{newcomer} left the consortium" in left.stdout
+    assert newcomer not in ok(cli("members", "list"))
+
+
+def test_login_logout_and_restricted_download(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], weights: Path, tmp_path: Path
+) -> None:
+    name = unique("login")
+    ok(cli("--dev-account", "1", "models", "register", name, "--restricted"))
+    out = ok(cli("--dev-account", "1", "versions", "propose", name, str(weights)))
+    version = row_of(out, "version").split("│")[2].strip()
+    for voter in ("2", "3"):
+        ok(cli("--dev-account", voter, "vote", version, "for"))
+    dest = tmp_path / "restricted.safetensors"
+
+    anonymous = cli("artifacts", "download", "--version", version, "-o", str(dest))
+    assert anonymous.exit_code == 1
+    assert (
+        "restricted model" in anonymous.stderr and "govledger --as NAME login" in anonymous.stderr
+    )
+    assert not dest.exists()
+
+    login = ok(cli("--dev-account", "1", "login"))
+    assert accounts[1].address in row_of(login, "signed in")
+    cache = json.loads((cli.home / "session.json").read_text())
+    assert list(cache) == [f"{cli.url} {accounts[1].address}"]
+    ok(cli("artifacts", "download", "--version", version, "-o", str(dest)))  # the cached session
+    assert dest.read_bytes() == weights.read_bytes()
+
+    out = ok(cli("logout"))
+    assert f"signed out {accounts[1].address}" in out
+    assert json.loads((cli.home / "session.json").read_text()) == {}
+    again = cli("logout")
+    assert again.exit_code == 1 and "no session to end" in again.stderr
+
+    # with a key and no session, the download signs in by itself
+    auto = cli("--dev-account", "1", "artifacts", "download", "--version", version, "-o", str(dest))
+    assert auto.exit_code == 0 and f"signing in as {accounts[1].address}" in auto.stderr
+
+
+def test_errors_print_one_red_line_and_exit_1(cli: Cli, weights: Path) -> None:
+    missing = cli("models", "show", unique("nobody"))
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: no model is named") or "error:" in missing.stderr
+    assert missing.stdout == ""
+
+    name = unique("err")
+    ok(cli("--dev-account", "1", "models", "register", name))
+    duplicate = cli("--dev-account", "2", "models", "register", name)
+    assert duplicate.exit_code == 1
+    assert f"RegistryDuplicateName(name={name}" in duplicate.stderr
+    assert f"the name '{name}' is taken" in duplicate.stderr
+
+    bad_alias = cli("--dev-account", "1", "alias", "set", name, "Bad!", "1")
+    assert bad_alias.exit_code == 1 and "alias 'Bad!' is invalid" in bad_alias.stderr
+    no_file = cli("--dev-account", "1", "versions", "propose", name, "missing.safetensors")
+    assert no_file.exit_code == 1 and "no artifact file at missing.safetensors" in no_file.stderr
+    no_format = cli("--dev-account", "1", "versions", "propose", name, str(weights.with_suffix("")))
+    assert no_format.exit_code == 1 and "give --format" in no_format.stderr
+    no_vote = cli("--dev-account", "2", "vote", "999999", "for")
+    assert no_vote.exit_code == 1 and "999999" in no_vote.stderr
+    not_member = cli("--dev-account", "6", "models", "register", unique("outsider"))
+    assert not_member.exit_code == 1 and "error:" in not_member.stderr
+    neither = cli("artifacts", "download", "-o", "x")
+    assert neither.exit_code == 1 and "give either a CID or --version ID" in neither.stderr
+    bad_cid = cli("artifacts", "download", "not-a-cid", "-o", "x")
+    assert bad_cid.exit_code == 1 and "error:" in bad_cid.stderr
+
+    url = f"http://127.0.0.1:{free_port()}"
+    down = cli("--url", url, "models", "list")
+    assert down.exit_code == 1
+    assert f"service not reachable at {url}; start it with `govledger up`" in down.stderr
+
+    usage = cli("vote", "1", "maybe")  # a usage error: click's convention, exit 2
+    assert usage.exit_code == 2 and "maybe" in usage.output
+
+
+def test_info_command(cli: Cli) -> None:
+    out = ok(cli("info"))
+    assert "31337" in row_of(out, "chain id")
+    assert "embedded" in row_of(out, "store")
+    info = json.loads(ok(cli("--json", "info")))
+    assert set(info["contracts"]) == {"Consortium", "ModelRegistry"}
