@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.chain.ledger import ActionReceipt
 from service.chain.types import (
     Ballot,
     ChangeKind,
@@ -19,6 +18,9 @@ from service.chain.types import (
     VersionKind,
     VersionRecord,
 )
+
+if TYPE_CHECKING:  # the ledger pulls in web3; clients of these models need not load it
+    from service.chain.ledger import ActionReceipt
 
 Address = Annotated[
     str,
@@ -210,7 +212,7 @@ class SiweLogin(BaseModel):
         },
     )
 
-    message: str = Field(min_length=1, max_length=4096, description="an EIP-4361 message")
+    message: str = Field(min_length=1, max_length=1024, description="an EIP-4361 message")
     signature: SignatureHex
 
 

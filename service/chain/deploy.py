@@ -58,8 +58,8 @@ class Deployment:
             return cls(**json.loads(path.read_text()))
         except FileNotFoundError:
             raise DeploymentError(
-                f"no deployment record at {path}; deploy with `govledger-chain up` "
-                "(local) or `govledger-chain deploy`"
+                f"no deployment record at {path}; deploy with `govledger up` "
+                "(local) or `govledger chain deploy`"
             ) from None
         except (ValueError, TypeError) as exc:
             raise DeploymentError(f"{path} is not a deployment record ({exc})") from exc
@@ -135,13 +135,13 @@ def verify_deployment(*, w3: Web3, deployment: Deployment, build: Build) -> None
         if not code:
             raise DeploymentError(
                 f"no {name} contract at {address} on chain {chain_id}: the chain was reset "
-                "since the deployment; redeploy with `govledger-chain deploy --force`"
+                "since the deployment; redeploy with `govledger chain deploy --force`"
             )
         if not build[name].matches_runtime_code(code):
             raise DeploymentError(
                 f"the {name} code at {address} is not what the current sources compile to: "
                 "the contracts changed since the deployment; redeploy with "
-                "`govledger-chain deploy --force` or check out the deployed sources"
+                "`govledger chain deploy --force` or check out the deployed sources"
             )
 
 

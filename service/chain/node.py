@@ -67,7 +67,7 @@ def rpc_chain_id(rpc_url: str, *, timeout: float = 2.0) -> int:
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         raise ChainUnavailable(
             f"no JSON-RPC answer from {rpc_url} ({exc}); start the chain with "
-            "`govledger-chain up` or set GOVLEDGER_RPC_URL to a running node"
+            "`govledger up` or set GOVLEDGER_RPC_URL to a running node"
         ) from exc
 
 

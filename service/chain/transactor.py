@@ -186,6 +186,6 @@ class Transactor:
         if "Connection" in name or "Timeout" in name or isinstance(exc, OSError):
             return ChainUnavailable(
                 f"the chain node did not answer ({name}: {exc}); check that it runs "
-                "(`govledger-chain status`) and retry"
+                "(`govledger status`) and retry"
             )
         return exc
