@@ -158,16 +158,16 @@ def run(client: GovLedgerClient) -> None:
     step(8, "Download and verify against the chain")
     with tempfile.TemporaryDirectory() as tmp:
         production = client.get_alias(model_id, "production").version_id
-        assert production is not None
+        if production is None:
+            raise SystemExit("the production alias is not set after step 7")
         download = client.download_version(production, Path(tmp) / "model.safetensors")
         data = download.path.read_bytes()
         say(f"downloaded {download.size} bytes; CID recomputed locally: {download.cid}")
         # an auditor's check, straight from the chain, not from the service
         record = connect_ledger(get_settings()).version(production)
         recomputed, _ = compute_cid(iter_chunks([data]))
-        assert recomputed.digest == record.artifact_digest, (
-            "the bytes are not what the chain records"
-        )
+        if recomputed.digest != record.artifact_digest:
+            raise SystemExit("the downloaded bytes are not what the chain records")
         say(
             f"chain's version {production}: digest 0x{record.artifact_digest.hex()} "
             f"== digest of the downloaded bytes; state {record.state.name.lower()}"
