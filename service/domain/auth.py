@@ -8,6 +8,7 @@ what it may read is asked of the chain at each request.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -32,6 +33,11 @@ NONCE_TTL_S = 300
 MAX_PENDING_NONCES = 10_000
 MAX_SESSIONS = 100_000
 STATEMENT = "Sign in to govledger to read restricted model artifacts."
+MAX_MESSAGE_CHARS = 1024
+_PREAMBLE = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^\s/]{1,255} wants you to sign in with your Ethereum "
+    r"account:\n0x[0-9a-fA-F]{40}\n"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +69,14 @@ class SessionStore:
     def login(
         self, message: str, signature: str, *, chain_id: int, provider: object | None = None
     ) -> Session:
+        # the siwe library's grammar parser takes time quadratic in the input (seconds for a few
+        # KiB of garbage): refuse at once what cannot be a sign-in message, and bound the rest
+        if len(message) > MAX_MESSAGE_CHARS or not _PREAMBLE.match(message):
+            raise InvalidInput(
+                "the message is not an EIP-4361 sign-in message: it must start with "
+                "'<domain> wants you to sign in with your Ethereum account:', the address on "
+                f"the next line, and have at most {MAX_MESSAGE_CHARS} characters"
+            )
         try:
             msg = SiweMessage.from_message(message=message)
         except (ValueError, MalformedSession) as exc:

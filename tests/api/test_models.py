@@ -1,0 +1,237 @@
+"""Models over HTTP: register, read, list and search, metadata documents, owner, read policy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from tests.api.conftest import (
+    MEMBER2,
+    OUTSIDER,
+    OWNER,
+    ZERO32,
+    ZERO_ADDRESS,
+    Api,
+    assert_contract_error,
+    assert_problem,
+    cid_of,
+    unique_name,
+)
+
+
+def test_register_and_read_back(api: Api) -> None:
+    name = unique_name("digits")
+    sig = api.signed(
+        "RegisterModel", OWNER, {"name": name, "metadataDigest": ZERO32, "restricted": True}
+    )
+    r = api.post("/v1/models", json={"name": name, "restricted": True, **sig})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    model = body["model"]
+    assert model["name"] == name
+    assert model["owner"] == OWNER.address
+    assert model["restricted"] is True
+    assert model["metadata_digest"] == ZERO32
+    tx = body["transaction"]
+    assert tx["block_number"] == api.block_number()
+    receipt = api.rpc("eth_getTransactionReceipt", tx["transaction_hash"])
+    assert int(receipt["status"], 16) == 1
+
+    assert api.ok(f"/v1/models/{model['model_id']}") == model
+    assert api.ok(f"/v1/models/by-name/{name}") == model
+
+
+def test_list_and_search_by_name_and_owner(api: Api) -> None:
+    tag = unique_name("search")
+    mine = [api.register(OWNER, f"{tag}-a"), api.register(OWNER, f"{tag}-b")]
+    theirs = api.register(MEMBER2, f"{tag}-c")
+
+    found = api.ok("/v1/models", params={"name": tag})
+    assert found["total"] == 3
+    assert found["items"] == [*mine, theirs]
+
+    by_owner = api.ok("/v1/models", params={"name": tag, "owner": MEMBER2.address.lower()})
+    assert by_owner["items"] == [theirs]
+
+    page = api.ok("/v1/models", params={"name": tag, "offset": 1, "limit": 1})
+    assert page == {"items": [mine[1]], "total": 3, "offset": 1, "limit": 1}
+
+    everything = api.ok("/v1/models", params={"limit": 500})
+    assert {m["model_id"] for m in [*mine, theirs]} <= {m["model_id"] for m in everything["items"]}
+
+
+def test_duplicate_name_is_409_and_names_the_holder(api: Api) -> None:
+    first = api.register(OWNER)
+    name = first["name"]
+    sig = api.signed(
+        "RegisterModel", MEMBER2, {"name": name, "metadataDigest": ZERO32, "restricted": False}
+    )
+    r = api.post("/v1/models", json={"name": name, **sig})
+    assert_contract_error(
+        r, 409, "RegistryDuplicateName", name=name, existingModelId=first["model_id"]
+    )
+    assert name in r.json()["detail"]
+    assert api.ok(f"/v1/models/by-name/{name}")["owner"] == OWNER.address
+
+
+def test_invalid_name_is_422_naming_the_field(api: Api) -> None:
+    sig = api.signed(
+        "RegisterModel", OWNER, {"name": "Bad Name", "metadataDigest": ZERO32, "restricted": False}
+    )
+    r = api.post("/v1/models", json={"name": "Bad Name", **sig})
+    body = assert_problem(r, 422, "/problems/invalid-request", "name")
+    assert [e["field"] for e in body["errors"]] == ["name"]
+
+    r = api.get("/v1/models/by-name/Bad%20Name")
+    body = assert_problem(r, 422, "/problems/invalid-request", "name")
+    assert [e["field"] for e in body["errors"]] == ["path.name"]
+
+
+def test_non_member_cannot_register(api: Api) -> None:
+    name = unique_name()
+    sig = api.signed(
+        "RegisterModel", OUTSIDER, {"name": name, "metadataDigest": ZERO32, "restricted": False}
+    )
+    r = api.post("/v1/models", json={"name": name, **sig})
+    assert_contract_error(r, 403, "RegistryNotMember", account=OUTSIDER.address)
+    assert OUTSIDER.address in r.json()["detail"]
+    assert_problem(api.get(f"/v1/models/by-name/{name}"), 404, "/problems/not-found", name)
+
+
+def test_unknown_model_is_404(api: Api) -> None:
+    r = api.get("/v1/models/999999")
+    assert_contract_error(r, 404, "RegistryUnknownModel", modelId=999999)
+    assert "999999" in r.json()["detail"]
+    assert_problem(api.get("/v1/models/0"), 422, "/problems/invalid-request", "model_id")
+    assert_problem(api.get("/v1/models/x"), 422, "/problems/invalid-request", "model_id")
+
+
+def test_metadata_document_round_trip(api: Api) -> None:
+    doc = {"description": "MLP on digits", "framework": "pytorch", "run": unique_name()}
+    raw = json.dumps(doc, indent=1).encode()
+    r = api.post("/v1/metadata", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    # the document is stored as sent: one raw block, its digest the sha2-256 of the bytes
+    assert stored["size"] == len(raw)
+    assert stored["digest"] == "0x" + hashlib.sha256(raw).hexdigest()
+    assert stored["cid"] == str(cid_of(raw))
+    assert stored["cid"] in api.pins()
+
+    model = api.register(OWNER)
+    model_id = model["model_id"]
+    assert_problem(
+        api.get(f"/v1/models/{model_id}/metadata"), 404, "/problems/not-found", "no metadata"
+    )
+
+    sig = api.signed(
+        "SetModelMetadata", OWNER, {"modelId": model_id, "metadataDigest": stored["digest"]}
+    )
+    r = api.put(
+        f"/v1/models/{model_id}/metadata", json={"metadata_digest": stored["digest"], **sig}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["metadata_digest"] == stored["digest"]
+    assert api.ok(f"/v1/models/{model_id}/metadata") == doc
+
+    # a model registered with the digest serves the same document
+    other = api.register(MEMBER2, metadata_digest=stored["digest"])
+    assert api.ok(f"/v1/models/{other['model_id']}/metadata") == doc
+
+
+def test_metadata_failures(api: Api) -> None:
+    assert_problem(
+        api.post("/v1/metadata", json=["not", "an", "object"]),
+        422,
+        "/problems/invalid-input",
+        "JSON object",
+    )
+    assert_problem(
+        api.post(
+            "/v1/metadata", content=b"{not json", headers={"content-type": "application/json"}
+        ),
+        422,
+        "/problems/invalid-input",
+        "not JSON",
+    )
+    big = {"blob": "x" * (256 * 1024)}
+    assert_problem(api.post("/v1/metadata", json=big), 413, "/problems/payload-too-large", "262144")
+
+    # a digest the store does not hold
+    model = api.register(OWNER)
+    unknown = "0x" + "ab" * 32
+    sig = api.signed(
+        "SetModelMetadata", OWNER, {"modelId": model["model_id"], "metadataDigest": unknown}
+    )
+    r = api.put(
+        f"/v1/models/{model['model_id']}/metadata", json={"metadata_digest": unknown, **sig}
+    )
+    assert r.status_code == 200, r.text
+    assert_problem(
+        api.get(f"/v1/models/{model['model_id']}/metadata"),
+        404,
+        "/problems/not-found",
+        "does not hold",
+    )
+
+    # only the owner may change it
+    sig = api.signed(
+        "SetModelMetadata", MEMBER2, {"modelId": model["model_id"], "metadataDigest": ZERO32}
+    )
+    r = api.put(f"/v1/models/{model['model_id']}/metadata", json={"metadata_digest": ZERO32, **sig})
+    assert_contract_error(
+        r, 403, "RegistryNotModelOwner", modelId=model["model_id"], account=MEMBER2.address
+    )
+    assert api.ok(f"/v1/models/{model['model_id']}")["metadata_digest"] == unknown
+
+    r = api.put(f"/v1/models/{model['model_id']}/metadata", json={"metadata_digest": "0x12", **sig})
+    assert_problem(r, 422, "/problems/invalid-request", "metadata_digest")
+
+
+def test_owner_transfer(api: Api) -> None:
+    model = api.register(OWNER)
+    model_id = model["model_id"]
+    sig = api.signed(
+        "TransferModelOwnership", OWNER, {"modelId": model_id, "newOwner": MEMBER2.address}
+    )
+    r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": MEMBER2.address, **sig})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["owner"] == MEMBER2.address
+    assert api.ok(f"/v1/models/{model_id}")["owner"] == MEMBER2.address
+    assert api.ok("/v1/models", params={"owner": MEMBER2.address, "name": model["name"]})[
+        "items"
+    ] == [r.json()["model"]]
+
+    # the former owner no longer may
+    sig = api.signed(
+        "TransferModelOwnership", OWNER, {"modelId": model_id, "newOwner": OWNER.address}
+    )
+    r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": OWNER.address, **sig})
+    assert_contract_error(r, 403, "RegistryNotModelOwner", modelId=model_id, account=OWNER.address)
+
+    # nor to nobody
+    sig = api.signed(
+        "TransferModelOwnership", MEMBER2, {"modelId": model_id, "newOwner": ZERO_ADDRESS}
+    )
+    r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": ZERO_ADDRESS, **sig})
+    assert_contract_error(r, 422, "RegistryInvalidAccount", account=ZERO_ADDRESS)
+    assert api.ok(f"/v1/models/{model_id}")["owner"] == MEMBER2.address
+
+
+def test_read_policy(api: Api) -> None:
+    model = api.register(OWNER)
+    model_id = model["model_id"]
+    assert model["restricted"] is False
+    for restricted in (True, False):
+        sig = api.signed("SetReadPolicy", OWNER, {"modelId": model_id, "restricted": restricted})
+        r = api.put(f"/v1/models/{model_id}/read-policy", json={"restricted": restricted, **sig})
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["restricted"] is restricted
+        assert api.ok(f"/v1/models/{model_id}")["restricted"] is restricted
+
+    sig = api.signed("SetReadPolicy", MEMBER2, {"modelId": model_id, "restricted": True})
+    r = api.put(f"/v1/models/{model_id}/read-policy", json={"restricted": True, **sig})
+    assert_contract_error(
+        r, 403, "RegistryNotModelOwner", modelId=model_id, account=MEMBER2.address
+    )
+    assert api.ok(f"/v1/models/{model_id}")["restricted"] is False
