@@ -269,17 +269,20 @@ class ArtifactService:
                 f"({', '.join(map(str, sorted(model_ids)))}); ask the owner to grant read_artifacts"
             )
 
-    def open_read(self, cid_text: str, account: str | None) -> tuple[CID, Iterator[bytes]]:
+    def open_read(self, cid_text: str, account: str | None) -> tuple[CID, int, Iterator[bytes]]:
+        """The content's CID, size (from its root block) and verified byte stream."""
         cid = parse_cid(cid_text)
         self.authorize_read(cid, account)
-        stream = self.backends.store.get(cid)  # ContentNotFound at once if the root is missing
+        store = self.backends.store
+        size = store.file_size(cid)  # ContentNotFound at once if the root is missing
+        stream = store.get(cid)
 
         def counted() -> Iterator[bytes]:
             for chunk in stream:
                 self._on_bytes("out", len(chunk))
                 yield chunk
 
-        return cid, counted()
+        return cid, size, counted()
 
     def version_cid(self, version: VersionRecord) -> CID:
         cid = self.cid_of(version.artifact_digest)

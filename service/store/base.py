@@ -54,6 +54,13 @@ class ContentStore(ABC):
         """
 
     @abstractmethod
+    def file_size(self, cid: CidLike) -> int:
+        """The size in bytes of the file ``cid`` names, read from its (verified) root block.
+
+        Raises :class:`~service.errors.ContentNotFound` if the root is missing.
+        """
+
+    @abstractmethod
     def has(self, cid: CidLike) -> bool:
         """Whether the root block of ``cid`` is held locally."""
 

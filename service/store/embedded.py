@@ -48,7 +48,14 @@ from service.store.car import CarReader, car_header, section_prefix
 from service.store.chunker import ByteSource, as_readable, iter_chunks
 from service.store.cid import CID, RAW, parse_cid
 from service.store.flatfs import FlatFS, sync_dir
-from service.store.unixfs import Block, FileDagBuilder, LeafRef, iter_file_plan, walk_dag
+from service.store.unixfs import (
+    Block,
+    FileDagBuilder,
+    LeafRef,
+    file_size,
+    iter_file_plan,
+    walk_dag,
+)
 
 FORMAT = "govledger-embedded-store 1\n"
 
@@ -139,6 +146,10 @@ class EmbeddedStore(ContentStore):
                     yield data
             elif piece:
                 yield piece
+
+    def file_size(self, cid: CidLike) -> int:
+        root = parse_cid(cid)
+        return file_size(root, self._fs.read(root))
 
     def has(self, cid: CidLike) -> bool:
         return self._fs.has(parse_cid(cid))

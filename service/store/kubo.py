@@ -39,7 +39,7 @@ from service.store.base import CarSource, CidLike, ContentStore, PutResult
 from service.store.car import CarReader, car_header, section_prefix
 from service.store.chunker import ByteSource, IterReader, as_readable, iter_chunks
 from service.store.cid import CHUNK_SIZE, CID, MAX_BLOCK_SIZE, RAW, parse_cid
-from service.store.unixfs import FileDagBuilder, LeafRef, iter_file_plan
+from service.store.unixfs import FileDagBuilder, LeafRef, file_size, iter_file_plan
 
 ADD_PARAMS = {
     "cid-version": "1",
@@ -209,6 +209,10 @@ class KuboStore(ContentStore):
         if root.codec == RAW:
             return iter([root_block] if root_block else [])
         return self._stream(root, root_block)
+
+    def file_size(self, cid: CidLike) -> int:
+        root = parse_cid(cid)
+        return file_size(root, self._block_get(root))
 
     def _stream(self, root: CID, root_block: bytes) -> Iterator[bytes]:
         def load(cid: CID) -> bytes:

@@ -262,6 +262,15 @@ def _file_node(cid: CID, block: bytes) -> tuple[list[tuple[CID, int]], bytes | N
     return links, meta.data
 
 
+def file_size(root: CID, root_block: bytes) -> int:
+    """The size of the file ``root`` names, from its root block alone: a raw block is the file;
+    a dag-pb root sums its children's sizes (UnixFS blocksizes) and any inline data."""
+    if root.codec == RAW:
+        return len(root_block)
+    links, data = _file_node(root, root_block)
+    return sum(size for _, size in links) + len(data or b"")
+
+
 def node_links(cid: CID, block: bytes) -> list[CID]:
     """The CIDs a block links to (none for raw blocks); for walking whole DAGs."""
     if cid.codec == RAW:

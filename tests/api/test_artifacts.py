@@ -29,6 +29,7 @@ def verified_download(api: Api, path: str, expected: bytes, **kw: Any) -> None:
     assert size == len(expected)
     assert str(cid) == r.headers["x-content-cid"] == str(cid_of(expected))
     assert r.headers["etag"] == f'"{cid}"'
+    assert r.headers["content-length"] == str(len(expected))  # from the root block, up front
     assert r.content == expected
 
 

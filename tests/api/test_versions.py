@@ -62,6 +62,7 @@ def test_upload_and_propose_a_safetensors_file(api: Api) -> None:
     assert download.status_code == 200
     assert download.content == data
     assert download.headers["x-content-cid"] == str(expected)
+    assert download.headers["content-length"] == str(len(data))
 
 
 def test_a_small_file_is_one_raw_block(api: Api) -> None:

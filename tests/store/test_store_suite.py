@@ -46,6 +46,7 @@ def test_put_then_get_returns_the_same_bytes_under_the_kubo_cid(
     assert result.cid.codec == (RAW if size <= CHUNK_SIZE else DAG_PB)
     assert backend.store.get_bytes(result.cid) == data
     assert backend.store.has(result.cid)
+    assert backend.store.file_size(result.cid) == size
 
 
 def test_put_accepts_bytes_streams_and_iterables_alike(backend: Backend) -> None:
@@ -70,6 +71,8 @@ def test_get_of_absent_content_raises_content_not_found_at_once(backend: Backend
     with pytest.raises(ContentNotFound) as caught:
         backend.store.get(absent)
     assert not backend.store.has(absent)
+    with pytest.raises(ContentNotFound):
+        backend.store.file_size(absent)
     if backend.name == "embedded":
         assert str(absent) in str(caught.value)
 

@@ -220,21 +220,22 @@ async def download_version_artifact(
 ) -> StreamingResponse:
     """The version's artifact, verified against its CID while streaming (restricted: read right)."""
 
-    def open_() -> tuple[str, Iterator[bytes]]:
+    def open_() -> tuple[str, int, Iterator[bytes]]:
         version = artifacts.backends.ledger.version(version_id)
         cid = artifacts.version_cid(version)
-        opened, stream = artifacts.open_read(str(cid), account)
-        return str(opened), stream
+        opened, size, stream = artifacts.open_read(str(cid), account)
+        return str(opened), size, stream
 
-    cid, stream = await run_in_threadpool(open_)
-    return _stream_response(cid, stream)
+    cid, size, stream = await run_in_threadpool(open_)
+    return _stream_response(cid, size, stream)
 
 
-def _stream_response(cid: str, stream: Iterator[bytes]) -> StreamingResponse:
+def _stream_response(cid: str, size: int, stream: Iterator[bytes]) -> StreamingResponse:
     return StreamingResponse(
         stream,
         media_type="application/octet-stream",
         headers={
+            "Content-Length": str(size),
             "X-Content-CID": cid,
             "ETag": f'"{cid}"',
             "Cache-Control": "public, max-age=31536000, immutable",
