@@ -1,9 +1,9 @@
 """Lifecycle of the local chain: an anvil process with its state persisted under the data dir.
 
-anvil comes from npm (`@foundry-rs/anvil-linux-amd64`, pinned in package.json). It listens on 127.0.0.1 only,
-loads its state from ``<data>/chain/anvil-state.json`` at start, writes it back every second and
-on a clean stop (SIGTERM), so a restart keeps every block, receipt and log. A SIGKILL can lose at
-most the last second.
+anvil comes from npm (`@foundry-rs/anvil-linux-amd64`, pinned in package.json). It listens on
+127.0.0.1 only, loads its state from ``<data>/chain/anvil-state.json`` at start, writes it back
+every second and on a clean stop (SIGTERM), so a restart keeps every block, receipt and log. A
+SIGKILL can lose at most the last second.
 """
 
 from __future__ import annotations
