@@ -133,7 +133,7 @@ class Ledger:
     def chain_time(self) -> int:
         """The earliest timestamp the next block can carry: what the contracts compare
         deadlines with (a dev chain's clock may run ahead of the wall clock)."""
-        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        latest = self.relayer.latest_block_time()
         return max(int(time.time()), latest + 1)
 
     def nonce_of(self, contract: ContractName, account: str) -> int:

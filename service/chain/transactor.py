@@ -12,17 +12,72 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_utils import get_abi_output_types, to_checksum_address
 from web3 import Web3
+from web3._utils.method_formatters import receipt_formatter
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
-from web3.types import TxParams, TxReceipt
+from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from service.chain.reverts import ContractRevert, RevertDecoder
-from service.errors import ChainError, ChainUnavailable
+from service.errors import ChainError, ChainUnavailable, DeploymentError
 
 _FEE_TTL_S = 2.0
 _GAS_HEADROOM = 1.15  # estimates miss refunds-then-charges in a few paths; 15% is ample here
+
+
+def _checksummed(types: list[str], values: Any) -> Any:
+    """Decoded ABI values with every address in EIP-55 form (tuples and arrays included)."""
+    out = []
+    for typ, value in zip(types, values, strict=True):
+        out.append(_checksum_value(typ, value))
+    return tuple(out)
+
+
+def _checksum_value(typ: str, value: Any) -> Any:
+    if typ.endswith("]"):  # an array: T[] or T[n]
+        inner = typ[: typ.rindex("[")]
+        return [_checksum_value(inner, v) for v in value]
+    if typ.startswith("("):
+        return _checksummed(_split_tuple(typ[1:-1]), value)
+    if typ == "address":
+        return to_checksum_address(value)
+    return value
+
+
+def _split_tuple(inner: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current += ch
+    if current:
+        parts.append(current)
+    return parts
+
+
+class _RpcError(Exception):
+    """A JSON-RPC error object, with the revert data of a failed call if it carries any."""
+
+    def __init__(self, error: Any) -> None:
+        self.error = error if isinstance(error, dict) else {"message": str(error)}
+        self.message = str(self.error.get("message", ""))
+        super().__init__(self.message)
+
+    @property
+    def revert_data(self) -> str | None:
+        data = self.error.get("data")
+        if isinstance(data, dict):  # some nodes nest it: {"data": {"data": "0x..."}}
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            return data
+        return None
 
 
 def lean_middleware(w3: Web3) -> None:
@@ -62,10 +117,22 @@ class Transactor:
         return self._chain_id
 
     def call(self, fn: ContractFunction, *, sender: str | None = None) -> Any:
-        """Run a view (or dry-run a state change) and decode any revert."""
+        """Run a view (or dry-run a state change) and decode any revert. One raw ``eth_call``,
+        decoded with eth-abi (addresses checksummed), as web3's ``call`` returns it."""
         start = time.perf_counter()
         try:
-            result = fn.call({"from": sender} if sender else {})
+            call: dict[str, Any] = {"to": fn.address, "data": fn._encode_transaction_data()}
+            if sender:
+                call["from"] = sender
+            raw = bytes.fromhex(self._rpc("eth_call", [call, "latest"])[2:])
+            types = get_abi_output_types(fn.abi)
+            if types and not raw:
+                raise DeploymentError(
+                    f"the contract at {fn.address} returned nothing for {fn.fn_name}: no code "
+                    "there? check the deployment record and the RPC URL"
+                )
+            values = _checksummed(types, abi_decode(types, raw))
+            result = values[0] if len(values) == 1 else list(values)
         except Exception as exc:
             self._observe("read", "error", start)
             raise self._translate(exc) from exc
@@ -96,21 +163,51 @@ class Transactor:
             try:
                 tx["nonce"] = self._next_nonce()
                 signed = self.account.sign_transaction(tx)
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                tx_hash = self._rpc(
+                    "eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()]
+                )
             except Exception as exc:
                 self._nonce = None  # re-read from the chain next time
                 raise self._translate(exc) from exc
             assert self._nonce is not None
             self._nonce += 1
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02
-            )
+            receipt = self._wait_for_receipt(str(tx_hash))
         except Exception as exc:
             raise self._translate(exc) from exc
         if receipt["status"] != 1:
             raise self._replay_failure(tx, receipt)
         return receipt
+
+    def latest_block_time(self) -> int:
+        """The latest block's timestamp (one raw JSON-RPC call)."""
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        return int(block["timestamp"], 16)
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call without web3's method machinery (request and result formatters,
+        middleware): the relaying hot path makes three of these per action."""
+        response = self.w3.provider.make_request(RPCEndpoint(method), params)
+        error = response.get("error")
+        if error:
+            raise _RpcError(error)
+        return response["result"]
+
+    def _wait_for_receipt(self, tx_hash: str) -> TxReceipt:
+        deadline = time.monotonic() + self.receipt_timeout_s
+        delay = 0.002  # a dev chain mines at once; a real one takes seconds: back off to 0.5 s
+        while True:
+            raw = self._rpc("eth_getTransactionReceipt", [tx_hash])
+            if raw is not None:
+                formatted: TxReceipt = receipt_formatter(raw)
+                return formatted
+            if time.monotonic() > deadline:
+                raise ChainUnavailable(
+                    f"transaction {tx_hash} was sent but not mined within "
+                    f"{self.receipt_timeout_s:.0f}s; check the node, the action may still land"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # ---------------------------------------------------------------- internals
 
@@ -123,7 +220,7 @@ class Transactor:
                 "to": fn.address,
                 "data": fn._encode_transaction_data(),
             }
-            gas = self.w3.eth.estimate_gas(call)  # type: ignore[arg-type]
+            gas = int(self._rpc("eth_estimateGas", [call]), 16)
             tx = {k: v for k, v in call.items() if k != "from"}
         else:
             params: TxParams = {"from": self.account.address, "chainId": self.chain_id}
@@ -175,6 +272,13 @@ class Transactor:
     def _translate(self, exc: Exception) -> Exception:
         if isinstance(exc, ContractRevert | ChainError):
             return exc
+        if isinstance(exc, _RpcError):
+            data = exc.revert_data
+            if data:
+                return self.decoder.decode(data)
+            if "revert" in exc.message.lower():
+                return ChainError(f"the contract reverted: {exc.message}")
+            return ChainError(f"the chain node refused the request: {exc.message}")
         if isinstance(exc, ContractCustomError):
             data = exc.data if isinstance(exc.data, str) else str(exc.args[0])
             return self.decoder.decode(data)
