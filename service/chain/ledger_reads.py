@@ -1,0 +1,196 @@
+"""Reads of the chain adapter: current state from views, history from events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from service.chain.history import address_topic, uint_topic
+from service.chain.ledger_core import LedgerCore, _address
+from service.chain.types import (
+    Ballot,
+    ChangeKind,
+    Event,
+    ModelRecord,
+    ProposalRecord,
+    Rights,
+    State,
+    Support,
+    VersionKind,
+    VersionRecord,
+    alias_to_bytes32,
+)
+
+
+class LedgerReads(LedgerCore):
+    # ================================================================ reads
+
+    def members(self) -> list[str]:
+        return [str(a) for a in self._call(self.consortium.functions.members())]
+
+    def is_member(self, account: str) -> bool:
+        return bool(self._call(self.consortium.functions.isMember(_address(account))))
+
+    def member_since(self, account: str) -> int:
+        return int(self._call(self.consortium.functions.memberSince(_address(account))))
+
+    def quorum_bps(self) -> int:
+        return int(self._call(self.consortium.functions.quorumBps()))
+
+    def voting_period(self) -> int:
+        return int(self._call(self.consortium.functions.votingPeriod()))
+
+    def proposal_count(self) -> int:
+        return int(self._call(self.consortium.functions.proposalCount()))
+
+    def proposal(self, proposal_id: int) -> ProposalRecord:
+        raw = self._call(self.consortium.functions.proposal(proposal_id))
+        state = State(self._call(self.consortium.functions.proposalStatus(proposal_id)))
+        kind, account, value, proposer, ballot = raw
+        return ProposalRecord(
+            proposal_id=proposal_id,
+            kind=ChangeKind(kind),
+            account=str(account),
+            value=int(value),
+            proposer=str(proposer),
+            state=state,
+            ballot=_ballot(ballot),
+        )
+
+    def change_vote_of(self, proposal_id: int, voter: str) -> Support | None:
+        raw = int(self._call(self.consortium.functions.changeVoteOf(proposal_id, _address(voter))))
+        return None if raw == 0 else Support(raw - 1)
+
+    def model_count(self) -> int:
+        return int(self._call(self.registry.functions.modelCount()))
+
+    def model(self, model_id: int) -> ModelRecord:
+        owner, restricted, metadata, name = self._call(self.registry.functions.model(model_id))
+        return ModelRecord(
+            model_id=model_id,
+            name=str(name),
+            owner=str(owner),
+            restricted=bool(restricted),
+            metadata_digest=bytes(metadata),
+        )
+
+    def model_id_by_name(self, name: str) -> int | None:
+        model_id = int(self._call(self.registry.functions.modelIdByName(name)))
+        return model_id or None
+
+    def version_count(self) -> int:
+        return int(self._call(self.registry.functions.versionCount()))
+
+    def version(self, version_id: int) -> VersionRecord:
+        raw = self._call(self.registry.functions.version(version_id))
+        state = State(self._call(self.registry.functions.versionState(version_id)))
+        proposer, model_id, parent_id, kind, ballot, artifact, metadata = raw
+        b = _ballot(ballot)
+        return VersionRecord(
+            version_id=version_id,
+            model_id=int(model_id),
+            parent_id=int(parent_id),
+            kind=VersionKind(kind),
+            proposer=str(proposer),
+            artifact_digest=bytes(artifact),
+            metadata_digest=bytes(metadata),
+            state=state,
+            ballot=b,
+            proposed_block=b.snapshot_block,
+        )
+
+    def version_state(self, version_id: int) -> State:
+        return State(self._call(self.registry.functions.versionState(version_id)))
+
+    def vote_of(self, version_id: int, voter: str) -> Support | None:
+        raw = int(self._call(self.registry.functions.voteOf(version_id, _address(voter))))
+        return None if raw == 0 else Support(raw - 1)
+
+    def alias_of(self, model_id: int, alias: str) -> int | None:
+        version_id = int(
+            self._call(self.registry.functions.aliasOf(model_id, alias_to_bytes32(alias)))
+        )
+        return version_id or None
+
+    def rights_of(self, model_id: int, account: str) -> Rights:
+        return Rights(self._call(self.registry.functions.rightsOf(model_id, _address(account))))
+
+    def can_read(self, model_id: int, account: str) -> bool:
+        return bool(self._call(self.registry.functions.canRead(model_id, _address(account))))
+
+    def can_submit_updates(self, model_id: int, account: str) -> bool:
+        return bool(
+            self._call(self.registry.functions.canSubmitUpdates(model_id, _address(account)))
+        )
+
+    # ================================================================ history
+
+    def events(self, **kwargs: Any) -> Iterator[Event]:
+        """All events, or one contract's / one event's; see EventReader.events."""
+        return self.history.events(**kwargs)
+
+    def version_ids_of(self, model_id: int) -> list[int]:
+        return [
+            int(e.args["versionId"])
+            for e in self.history.events(
+                contract="ModelRegistry",
+                event="VersionProposed",
+                topics=[None, uint_topic(model_id)],
+                with_timestamps=False,
+            )
+        ]
+
+    def votes(self, version_id: int) -> list[Event]:
+        return list(
+            self.history.events(
+                contract="ModelRegistry", event="VoteCast", topics=[uint_topic(version_id)]
+            )
+        )
+
+    def alias_history(self, model_id: int, alias: str) -> list[Event]:
+        return list(
+            self.history.events(
+                contract="ModelRegistry",
+                event="AliasMoved",
+                topics=[uint_topic(model_id), alias_to_bytes32(alias)],
+            )
+        )
+
+    def alias_at(self, model_id: int, alias: str, block: int) -> int | None:
+        """The version ``alias`` pointed at once block ``block`` was mined, from events alone."""
+        current = 0
+        for e in self.history.events(
+            contract="ModelRegistry",
+            event="AliasMoved",
+            topics=[uint_topic(model_id), alias_to_bytes32(alias)],
+            to_block=block,
+            with_timestamps=False,
+        ):
+            current = int(e.args["versionId"])
+        return current or None
+
+    def rights_history(self, model_id: int, account: str | None = None) -> list[Event]:
+        topics: list[Any] = [uint_topic(model_id)]
+        if account is not None:
+            topics.append(address_topic(account))
+        granted = self.history.events(
+            contract="ModelRegistry", event="RightsGranted", topics=topics
+        )
+        revoked = self.history.events(
+            contract="ModelRegistry", event="RightsRevoked", topics=topics
+        )
+        return sorted([*granted, *revoked], key=lambda e: (e.block_number, e.log_index))
+
+
+def _ballot(raw: Any) -> Ballot:
+    deadline, snapshot, for_v, against_v, abstain_v, required, eligible, status = raw
+    return Ballot(
+        deadline=int(deadline),
+        snapshot_block=int(snapshot),
+        for_votes=int(for_v),
+        against_votes=int(against_v),
+        abstain_votes=int(abstain_v),
+        required=int(required),
+        eligible=int(eligible),
+        stored_state=State(status),
+    )
