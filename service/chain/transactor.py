@@ -220,7 +220,9 @@ class Transactor:
                 "to": fn.address,
                 "data": fn._encode_transaction_data(),
             }
-            gas = int(self._rpc("eth_estimateGas", [call]), 16)
+            # simulated in the pending block: the one the transaction will land in (its time is
+            # what deadlines and voting windows are checked against)
+            gas = int(self._rpc("eth_estimateGas", [call, "pending"]), 16)
             tx = {k: v for k, v in call.items() if k != "from"}
         else:
             params: TxParams = {"from": self.account.address, "chainId": self.chain_id}

@@ -47,6 +47,7 @@ from tests.chain.helpers import (
     emitted,
     pass_change,
     reverts,
+    set_next_block_time,
 )
 
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
@@ -478,11 +479,13 @@ def test_nonces_of_the_two_contracts_are_separate(ledger: Ledger, alice: LocalAc
 
 
 def expiry_time(ledger: Ledger, *, verify: bool) -> int:
-    """The chain time an expiry names: the contract's dry run runs at the latest block's time;
-    the local check compares with the earliest time the next block can carry. (Tests move the
-    chain clock ahead of this host's first, so that the latter is exactly latest + 1.)"""
+    """The chain time an expiry names, pinned: the next block's timestamp is set to latest + 1,
+    which is both what the local check compares with (the earliest time the next block can
+    carry; tests move the chain clock ahead of this host's first) and the time of the pending
+    block the contract's dry run runs in."""
     latest = block_time(ledger.w3)
-    return latest + 1 if verify else latest
+    set_next_block_time(ledger.w3, latest + 1)
+    return latest + 1
 
 
 @check
