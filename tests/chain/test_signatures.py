@@ -164,7 +164,8 @@ def test_any_account_may_relay(ledger: Ledger, alice: LocalAccount, accounts: li
     signed = sign_action(register(ledger, alice), alice.key)
     fn = ledger.registry.functions.registerModelBySig(*signed.by_sig_args())
 
-    fn.transact({"from": stranger.address})  # anvil's unlocked dev account
+    tx_hash = fn.transact({"from": stranger.address})  # anvil's unlocked dev account
+    assert ledger.w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
 
     assert ledger.model(1).owner == alice.address
     assert ledger.nonce_of("ModelRegistry", alice.address) == 1
