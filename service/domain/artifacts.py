@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from eth_utils import to_checksum_address
+
 from service.chain import reverts
 from service.chain.ledger import ActionReceipt, Ledger
 from service.chain.types import Rights, VersionKind, VersionRecord
 from service.config import Settings
-from service.domain.actions import signed_action
+from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.context import Backends
 from service.errors import (
     Forbidden,
@@ -145,7 +147,7 @@ class ArtifactService:
         kind: VersionKind,
         metadata_digest: bytes,
         artifact_format: str,
-        fields: object,
+        fields: SignedFieldsLike,
         chunks: Iterable[bytes],
         content_length: int | None,
     ) -> ProposedVersion:
@@ -158,7 +160,7 @@ class ArtifactService:
                 "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
             )
         ledger, store = self.backends.ledger, self.backends.store
-        actor = str(fields.actor)  # type: ignore[attr-defined]
+        actor = to_checksum_address(fields.actor)
         self._precheck(ledger, model_id, actor, fields)
         validator = artifact_validator(artifact_format)
         counter = _Counter(limit)
@@ -182,7 +184,7 @@ class ArtifactService:
                 "artifactDigest": put.cid.digest,
                 "metadataDigest": metadata_digest,
             },
-            fields,  # type: ignore[arg-type]
+            fields,
         )
         ledger.verify(signed)
         with self._pin_lock(str(put.cid)):
@@ -200,7 +202,9 @@ class ArtifactService:
             version=ledger.version(version_id), cid=put.cid, size=put.size, receipt=receipt
         )
 
-    def _precheck(self, ledger: Ledger, model_id: int, actor: str, fields: object) -> None:
+    def _precheck(
+        self, ledger: Ledger, model_id: int, actor: str, fields: SignedFieldsLike
+    ) -> None:
         """Refuse, before reading a byte of the body, what the chain would refuse anyway."""
         ledger.model(model_id)
         if not ledger.rights_of(model_id, actor) & Rights.MAINTAIN:
@@ -208,15 +212,15 @@ class ArtifactService:
                 "RegistryNotMaintainer", {"modelId": model_id, "account": actor}
             )
         current = ledger.nonce_of("ModelRegistry", actor)
-        if fields.nonce != current:  # type: ignore[attr-defined]
+        if fields.nonce != current:
             raise reverts.InvalidAccountNonce(
                 "InvalidAccountNonce", {"account": actor, "currentNonce": current}
             )
         now = ledger.chain_time()
-        if fields.deadline < now:  # type: ignore[attr-defined]
+        if fields.deadline < now:
             raise reverts.SignedActionExpired(
                 "SignedActionExpired",
-                {"deadline": fields.deadline, "timestamp": now},  # type: ignore[attr-defined]
+                {"deadline": fields.deadline, "timestamp": now},
             )
 
     def _pin_lock(self, key: str) -> threading.Lock:
