@@ -3,6 +3,8 @@ against a Hardhat node (EDR) instead of anvil, chosen only by GOVLEDGER_RPC_URL 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -44,8 +46,13 @@ def hardhat_node(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        # npx runs the node as its child: stop the whole process group, not npx alone
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         log.close()
 
 
