@@ -12,7 +12,6 @@ account costs about 17k more, for writing its nonce slot from zero.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from service.chain.deploy import deploy
 from service.chain.ledger import Ledger
 from service.chain.node import LocalChain
 from service.chain.types import ChangeKind, Rights, Support, VersionKind, alias_to_bytes32
+from service.devstack import free_port
 
 AIMS = {  # issue 2's aims; signed variants aim at <= plain + 10k
     "proposeVersion": 120_000,
@@ -46,12 +46,6 @@ class Row:
     signed: int | None
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure() -> tuple[list[Row], dict[str, int], int]:
     build = load_build()
     acc = dev_accounts(12)
@@ -59,7 +53,7 @@ def measure() -> tuple[list[Row], dict[str, int], int]:
     outsider_a, outsider_b, newcomer_a, newcomer_b = acc[6:10]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        node = LocalChain(chain_dir=Path(tmp), port=_port())
+        node = LocalChain(chain_dir=Path(tmp), port=free_port())
         node.start()
         try:
             w3 = Web3(Web3.HTTPProvider(node.rpc_url))

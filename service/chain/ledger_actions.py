@@ -78,13 +78,7 @@ class LedgerActions(LedgerCore):
         *,
         direct: bool = False,
     ) -> Rights:
-        receipt = self.act(
-            actor,
-            "GrantRights",
-            {"modelId": model_id, "account": _address(account), "rights": int(rights)},
-            direct=direct,
-        )
-        return Rights(receipt.event("RightsGranted").args["current"])
+        return self._change_rights(actor, "Grant", model_id, account, rights, direct=direct)
 
     def revoke_rights(
         self,
@@ -95,13 +89,27 @@ class LedgerActions(LedgerCore):
         *,
         direct: bool = False,
     ) -> Rights:
+        return self._change_rights(actor, "Revoke", model_id, account, rights, direct=direct)
+
+    def _change_rights(
+        self,
+        actor: LocalAccount,
+        verb: str,
+        model_id: int,
+        account: str,
+        rights: Rights,
+        *,
+        direct: bool,
+    ) -> Rights:
+        """GrantRights / RevokeRights; returns the account's rights afterwards."""
         receipt = self.act(
             actor,
-            "RevokeRights",
+            f"{verb}Rights",
             {"modelId": model_id, "account": _address(account), "rights": int(rights)},
             direct=direct,
         )
-        return Rights(receipt.event("RightsRevoked").args["current"])
+        event = "RightsGranted" if verb == "Grant" else "RightsRevoked"
+        return Rights(receipt.event(event).args["current"])
 
     def propose_version(
         self,

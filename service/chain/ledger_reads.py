@@ -40,6 +40,15 @@ class LedgerReads(LedgerCore):
     def voting_period(self) -> int:
         return int(self._call(self.consortium.functions.votingPeriod()))
 
+    def ballot_parameters(self) -> tuple[int, int, int]:
+        """(members now, For votes a ballot opened now needs, voting period in seconds)."""
+        eligible, required, period = self._call(self.consortium.functions.ballotParameters())
+        return int(eligible), int(required), int(period)
+
+    def contracts_deployed(self) -> bool:
+        """Whether the recorded addresses still hold code (a reset chain has none)."""
+        return all(self.w3.eth.get_code(c.address) for c in self.contracts.values())
+
     def proposal_count(self) -> int:
         return int(self._call(self.consortium.functions.proposalCount()))
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector
 
+from service.chain.abi import checksummed
 from service.errors import (
     ChainError,
     Conflict,
@@ -250,10 +251,7 @@ class RevertDecoder:
             return ContractRevert("UnknownRevert", {"data": raw})
         name, types, names = entry
         # addresses checksummed, as in events and reads, so that they compare equal to them
-        values = [
-            to_checksum_address(v) if t == "address" else v
-            for t, v in zip(types, abi_decode(types, raw[4:]), strict=True)
-        ]
+        values = checksummed(types, abi_decode(types, raw[4:]))
         # errors of OpenZeppelin's libraries (SafeCast, Strings, ...) that no path of the
         # contracts is meant to reach get the generic class
         cls = REVERT_CLASSES.get(name, ContractRevert)

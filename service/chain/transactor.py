@@ -14,52 +14,19 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils import get_abi_output_types, to_checksum_address
+from eth_utils import get_abi_output_types
 from web3 import Web3
 from web3._utils.method_formatters import receipt_formatter
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.types import RPCEndpoint, TxParams, TxReceipt
 
+from service.chain.abi import checksummed
 from service.chain.reverts import ContractRevert, RevertDecoder
 from service.errors import ChainError, ChainUnavailable, DeploymentError
 
 _FEE_TTL_S = 2.0
 _GAS_HEADROOM = 1.15  # estimates miss refunds-then-charges in a few paths; 15% is ample here
-
-
-def _checksummed(types: list[str], values: Any) -> Any:
-    """Decoded ABI values with every address in EIP-55 form (tuples and arrays included)."""
-    out = []
-    for typ, value in zip(types, values, strict=True):
-        out.append(_checksum_value(typ, value))
-    return tuple(out)
-
-
-def _checksum_value(typ: str, value: Any) -> Any:
-    if typ.endswith("]"):  # an array: T[] or T[n]
-        inner = typ[: typ.rindex("[")]
-        return [_checksum_value(inner, v) for v in value]
-    if typ.startswith("("):
-        return _checksummed(_split_tuple(typ[1:-1]), value)
-    if typ == "address":
-        return to_checksum_address(value)
-    return value
-
-
-def _split_tuple(inner: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in inner:
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current += ch
-    if current:
-        parts.append(current)
-    return parts
 
 
 class _RpcError(Exception):
@@ -131,7 +98,7 @@ class Transactor:
                     f"the contract at {fn.address} returned nothing for {fn.fn_name}: no code "
                     "there? check the deployment record and the RPC URL"
                 )
-            values = _checksummed(types, abi_decode(types, raw))
+            values = checksummed(types, abi_decode(types, raw))
             result = values[0] if len(values) == 1 else list(values)
         except Exception as exc:
             self._observe("read", "error", start)

@@ -7,16 +7,18 @@ one 256 KiB chunk), else the raw CID (see ``resolve_cid``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils import to_checksum_address
 
 from service.chain import reverts
 from service.chain.ledger import ActionReceipt, Ledger
-from service.chain.types import Rights, VersionKind, VersionRecord
+from service.chain.types import ModelRecord, Rights, VersionKind, VersionRecord
 from service.config import Settings
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.context import Backends
@@ -231,8 +233,6 @@ class ArtifactService:
 
     def store_metadata(self, data: bytes) -> tuple[CID, int]:
         """Store a metadata document (a JSON object, one block) and pin it."""
-        import json
-
         if len(data) > self.settings.max_metadata_bytes:
             raise PayloadTooLarge(
                 f"the metadata document has {len(data)} bytes; the limit is "
@@ -249,6 +249,19 @@ class ArtifactService:
         return put.cid, put.size
 
     # ---------------------------------------------------------------- reads
+
+    def model_metadata(self, model: ModelRecord) -> dict[str, Any]:
+        """The model's metadata document (one raw block), read verified against its digest."""
+        if not any(model.metadata_digest):
+            raise NotFound(f"model {model.model_id} records no metadata digest")
+        cid = cid_from_digest(model.metadata_digest, file_size=0)
+        store = self.backends.store
+        if not store.has(cid):
+            raise NotFound(
+                f"the store does not hold model {model.model_id}'s metadata document {cid}"
+            )
+        doc: dict[str, Any] = json.loads(store.get_bytes(cid))
+        return doc
 
     def authorize_read(self, cid: CID, account: str | None) -> None:
         """Allow a read if some model referencing the content is open, or the account may read

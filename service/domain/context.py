@@ -4,11 +4,49 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from service.chain.ledger import Ledger
 from service.config import Settings
-from service.errors import ChainUnavailable, DeploymentError, ServiceUnavailable, StoreError
+from service.errors import (
+    ChainUnavailable,
+    DeploymentError,
+    LedgerError,
+    ServiceUnavailable,
+    StoreError,
+)
 from service.store.base import ContentStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readiness:
+    chain: str
+    store: str
+    contracts: str
+
+    @property
+    def ready(self) -> bool:
+        return self.chain == self.store == self.contracts == "ok"
+
+
+def readiness(backends: Backends) -> Readiness:
+    """Whether the chain answers, the contracts are at the recorded addresses and the store
+    answers; each part says "ok" or what is wrong."""
+    chain = store = contracts = "ok"
+    try:
+        ledger = backends.ledger
+        ledger.block_number()
+        if not ledger.contracts_deployed():
+            contracts = "no contract code at the recorded addresses: the chain was reset?"
+    except LedgerError as exc:
+        chain = contracts = str(exc)
+    except Exception as exc:  # the node went away after connecting
+        chain = f"the chain does not answer: {type(exc).__name__}"
+    try:
+        backends.store.pins()
+    except Exception as exc:
+        store = str(exc) or type(exc).__name__
+    return Readiness(chain=chain, store=store, contracts=contracts)
 
 
 class Backends:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.deps import BackendsDep, MetricsDep
 from service.api.schemas import HealthPublic, ReadinessPublic
-from service.errors import LedgerError
+from service.domain.context import readiness
 
 router = APIRouter(tags=["health"])
 
@@ -25,22 +25,9 @@ def health() -> HealthPublic:
 )
 def ready(backends: BackendsDep) -> Response:
     """Readiness: the chain answers, the contracts are deployed, the store answers."""
-    chain = store = contracts = "ok"
-    try:
-        ledger = backends.ledger
-        ledger.block_number()
-        if not ledger.w3.eth.get_code(ledger.registry.address):
-            contracts = "no ModelRegistry code at the recorded address"
-    except LedgerError as exc:
-        chain = contracts = str(exc)
-    except Exception as exc:  # the node went away after connecting
-        chain = f"the chain does not answer: {type(exc).__name__}"
-    try:
-        backends.store.pins()
-    except Exception as exc:
-        store = str(exc) or type(exc).__name__
-    ok = chain == store == contracts == "ok"
-    body = ReadinessPublic(ready=ok, chain=chain, store=store, contracts=contracts)
+    r = readiness(backends)
+    ok = r.ready
+    body = ReadinessPublic(ready=ok, chain=r.chain, store=r.store, contracts=r.contracts)
     return JSONResponse(
         body.model_dump(),
         status_code=200 if ok else 503,

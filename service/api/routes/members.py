@@ -42,7 +42,7 @@ def list_members(ledger: LedgerDep) -> list[MemberPublic]:
 def consortium(ledger: LedgerDep) -> ConsortiumPublic:
     """Members, quorum, voting period and the For votes a ballot opened now needs."""
     members = list_members(ledger)
-    _, required, period = ledger.consortium.functions.ballotParameters().call()
+    _, required, period = ledger.ballot_parameters()
     return ConsortiumPublic(
         members=members,
         quorum_bps=ledger.quorum_bps(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -25,8 +24,6 @@ from service.chain.ledger import ActionReceipt, Ledger
 from service.chain.types import as_digest
 from service.domain import catalog
 from service.domain.actions import relay
-from service.errors import NotFound
-from service.store.cid import cid_from_digest
 
 router = APIRouter(prefix="/v1", tags=["models"], responses=PROBLEM_RESPONSES)
 
@@ -91,15 +88,7 @@ def get_model_metadata(
     model_id: ModelId, ledger: LedgerDep, artifacts: ArtifactsDep
 ) -> dict[str, Any]:
     """The model's metadata document, verified against the digest on chain."""
-    model = ledger.model(model_id)
-    if not any(model.metadata_digest):
-        raise NotFound(f"model {model_id} records no metadata digest")
-    cid = cid_from_digest(model.metadata_digest, file_size=0)
-    store = artifacts.backends.store
-    if not store.has(cid):
-        raise NotFound(f"the store does not hold model {model_id}'s metadata document {cid}")
-    doc: dict[str, Any] = json.loads(store.get_bytes(cid))
-    return doc
+    return artifacts.model_metadata(ledger.model(model_id))
 
 
 @router.put("/models/{model_id}/metadata", response_model=ModelWritten)
