@@ -66,6 +66,33 @@ class Settings(BaseSettings):
     signature_ttl_s: int = Field(
         default=3600, description="Deadline given to actions prepared by the service, in seconds."
     )
+    max_deadline_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Latest deadline the service relays, in seconds after chain time: a "
+        "signature valid for longer is refused (sign again with an earlier deadline).",
+    )
+    chain_timeout_s: float = Field(
+        default=5.0, gt=0, description="Bound on one JSON-RPC call to the chain node."
+    )
+    receipt_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a request waits for its transaction to be mined; the action stays "
+        "journaled and is applied later if it is not mined by then.",
+    )
+    relay_suspension_s: int = Field(
+        default=600,
+        ge=0,
+        description="How long relaying stays suspended for an actor after a transaction relayed "
+        "for it passed its simulation and then reverted on chain (the relayer paid for it).",
+    )
+    journal_check_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the journal compares its mined actions with the chain (rollback "
+        "detection) and finishes actions a crash interrupted.",
+    )
 
     @model_validator(mode="after")
     def _default_rpc_url(self) -> Settings:
@@ -90,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "store"
+
+    @property
+    def journal_file(self) -> Path:
+        return self.data_dir / "journal.sqlite3"
 
 
 @lru_cache

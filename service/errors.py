@@ -105,6 +105,30 @@ class ServiceUnavailable(LedgerError):
     """A backend the request needs is not reachable now; retry later (HTTP 503)."""
 
 
+# ---------------------------------------------------------------- relaying
+# Owned by service/journal: the journal of signed actions and the relayer in front of the chain.
+
+
+class ActionInFlight(Conflict):
+    """Another action of the same actor with the same nonce on the same contract is being
+    relayed; at most one may be in flight (HTTP 409)."""
+
+
+class RelayingSuspended(Forbidden):
+    """A transaction relayed for this actor passed its simulation and then reverted on chain,
+    at the relayer's cost; the service relays nothing for the actor until ``retry_after_s``
+    has passed (HTTP 403 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ActionPending(ServiceUnavailable):
+    """The action is journaled and its transaction sent, but the chain did not confirm it in
+    time; the journal applies it exactly once when the chain answers (HTTP 503)."""
+
+
 # ---------------------------------------------------------------- ml
 # Owned by service/ml.
 

@@ -32,6 +32,7 @@ from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
 from service.errors import LedgerError
+from service.journal.recovery import Keeper, Recovery
 
 log = logging.getLogger("govledger.service")
 
@@ -65,7 +66,11 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
         threading.Thread(target=_reconcile, args=(app.state.artifacts,), daemon=True).start()
+        keeper = Keeper(
+            lambda: _recovery(app.state.backends), settings.journal_check_interval_s
+        ).start()
         yield
+        keeper.stop()
         app.state.backends.close()
 
     app = FastAPI(
@@ -111,6 +116,15 @@ def _connect(settings: Settings, metrics: Metrics) -> Ledger:
     from service.chain.setup import connect_ledger
 
     return connect_ledger(settings, observer=metrics.observe_chain)
+
+
+def _recovery(backends: Backends) -> Recovery | None:
+    """The journal's recovery, once the journal can be opened (None until then)."""
+    try:
+        return backends.recovery
+    except LedgerError as exc:
+        log.warning("the journal cannot be opened: %s", exc)
+        return None
 
 
 def _reconcile(artifacts: ArtifactService) -> None:

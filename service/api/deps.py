@@ -13,6 +13,7 @@ from service.config import Settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
 _bearer = HTTPBearer(
@@ -33,6 +34,10 @@ def _settings(request: Request) -> Settings:
 
 def _ledger(backends: Annotated[Backends, Depends(_backends)]) -> Ledger:
     return backends.ledger
+
+
+def _relayer(backends: Annotated[Backends, Depends(_backends)]) -> Relayer:
+    return backends.relayer
 
 
 def _store(backends: Annotated[Backends, Depends(_backends)]) -> ContentStore:
@@ -71,6 +76,7 @@ def _account(
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BackendsDep = Annotated[Backends, Depends(_backends)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
+RelayerDep = Annotated[Relayer, Depends(_relayer)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]

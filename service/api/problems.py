@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from service.chain.reverts import ContractRevert
+from service.chain.transactor import TransactionReverted
 from service.errors import (
     CarError,
     ChainError,
@@ -120,6 +121,9 @@ def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
+    retry_after = getattr(exc, "retry_after_s", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     if isinstance(exc, SignatureRejected):
         headers["WWW-Authenticate"] = 'EIP712 realm="govledger"'
     elif isinstance(exc, Unauthenticated):
@@ -128,6 +132,11 @@ def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
     if isinstance(exc, ContractRevert):
         extra["contract_error"] = {"name": exc.error, "arguments": exc.arguments}
         type_ = f"/problems/{_slug(exc.error)}"
+    elif isinstance(exc, TransactionReverted):
+        if exc.revert is not None:
+            extra["contract_error"] = {"name": exc.revert.error, "arguments": exc.revert.arguments}
+        extra["transaction_hash"] = exc.tx_hash
+        type_ = f"/problems/{_slug(type(exc).__name__)}"
     else:
         type_ = f"/problems/{_slug(type(exc).__name__)}"
     if isinstance(exc, StoreError) and exc.cid:

@@ -487,6 +487,11 @@ class ReadinessPublic(BaseModel):
     chain: str
     store: str
     contracts: str
+    journal: str = Field(
+        default="ok",
+        description="ok, or what the journal of signed actions still owes the chain (a "
+        "rollback to repair, interrupted actions to finish)",
+    )
 
 
 class Problem(BaseModel):

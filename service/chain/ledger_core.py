@@ -11,6 +11,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
+from web3._utils.method_formatters import receipt_formatter
 from web3.contract import Contract
 from web3.types import TxReceipt
 
@@ -29,9 +30,13 @@ from service.chain.compile import Build
 from service.chain.deploy import Deployment
 from service.chain.history import EventReader
 from service.chain.reverts import RevertDecoder, SignedActionExpired, SignedActionInvalidSignature
-from service.chain.transactor import Transactor
+from service.chain.transactor import PreparedTx, Transactor
 from service.chain.types import Event
 from service.errors import InvalidInput
+
+#: Gas an ERC-1271 wallet's ``isValidSignature`` may use when the service asks it (the contracts
+#: bound their own check the same way): a wallet that needs more is refused, not paid for.
+ERC1271_GAS_LIMIT = 50_000
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _ERC1271_MAGIC = bytes.fromhex("1626ba7e")
@@ -54,6 +59,7 @@ class ActionReceipt:
     block_number: int
     gas_used: int
     events: list[Event]
+    block_hash: str = ""
 
     def event(self, name: str) -> Event:
         for e in self.events:
@@ -71,11 +77,14 @@ class LedgerCore:
         build: Build,
         relayer: LocalAccount,
         signature_ttl_s: int = 3600,
+        max_deadline_s: int | None = None,
+        receipt_timeout_s: float = 120.0,
         observer: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.signature_ttl_s = signature_ttl_s
+        self.max_deadline_s = max_deadline_s
         self.contracts: dict[ContractName, Contract] = {
             "Consortium": w3.eth.contract(
                 address=to_checksum_address(deployment.consortium), abi=build["Consortium"].abi
@@ -85,7 +94,13 @@ class LedgerCore:
             ),
         }
         self.decoder = RevertDecoder([build["Consortium"].abi, build["ModelRegistry"].abi])
-        self.relayer = Transactor(w3=w3, account=relayer, decoder=self.decoder, observer=observer)
+        self.relayer = Transactor(
+            w3=w3,
+            account=relayer,
+            decoder=self.decoder,
+            observer=observer,
+            receipt_timeout_s=receipt_timeout_s,
+        )
         self._senders: dict[str, Transactor] = {relayer.address: self.relayer}
         self.history = EventReader(
             w3=w3,
@@ -142,13 +157,11 @@ class LedgerCore:
 
     def verify(self, signed: SignedAction) -> None:
         """Check an action before relaying it: its domain, deadline and signer. Raises the same
-        typed errors the contract would, without spending gas."""
+        typed errors the contract would, without spending gas; a deadline further out than
+        ``max_deadline_s`` is refused too (a signature usable for years is a liability)."""
         action = signed.action
         now = self.chain_time()  # the contract checks the deadline against block time
-        if action.deadline < now:
-            raise SignedActionExpired(
-                "SignedActionExpired", {"deadline": action.deadline, "timestamp": now}
-            )
+        self.check_deadline(action.deadline, now)
         try:
             signer = recover_signer(action, signed.signature)
         except InvalidInput:  # malformed: the contract rejects it as not the actor's signature
@@ -160,27 +173,64 @@ class LedgerCore:
                 "SignedActionInvalidSignature", {"actor": action.actor}
             )
 
+    def check_deadline(self, deadline: int, now: int | None = None) -> None:
+        """SignedActionExpired for a past deadline; InvalidInput for one further out than the
+        service accepts."""
+        now = self.chain_time() if now is None else now
+        if deadline < now:
+            raise SignedActionExpired(
+                "SignedActionExpired", {"deadline": deadline, "timestamp": now}
+            )
+        if self.max_deadline_s is not None and deadline > now + self.max_deadline_s:
+            raise InvalidInput(
+                f"the signature's deadline {deadline} is {deadline - now}s after chain time "
+                f"{now}; this service relays signatures valid for at most {self.max_deadline_s}s "
+                "(GOVLEDGER_MAX_DEADLINE_S): sign again with an earlier deadline"
+            )
+
     def _contract_accepts(self, signed: SignedAction) -> bool:
-        """Whether the actor is a contract account (ERC-1271) that accepts the signature."""
+        """Whether the actor is a contract account (ERC-1271) that accepts the signature, asked
+        the way the relayed transaction will ask it: from the relayer, at the gas price it
+        pays, in the pending block, within ERC1271_GAS_LIMIT gas."""
         actor = to_checksum_address(signed.action.actor)
         if not self.w3.eth.get_code(actor):
             return False
         wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        fn = wallet.functions.isValidSignature(typed_data_digest(signed.action), signed.signature)
+        call: dict[str, Any] = {
+            "from": self.relayer.account.address,
+            "to": actor,
+            "data": fn._encode_transaction_data(),
+            "gas": hex(ERC1271_GAS_LIMIT),
+            **{k: hex(v) for k, v in self.relayer._fee_fields().items()},
+        }
         try:
-            magic = wallet.functions.isValidSignature(
-                typed_data_digest(signed.action), signed.signature
-            ).call()
-        except Exception:  # a contract without the function, or one that reverts: not accepted
+            raw = self.relayer._rpc("eth_call", [call, "pending"])
+        except Exception:  # no such function, a revert, or out of gas: not accepted
             return False
-        return bytes(magic) == _ERC1271_MAGIC
+        return bytes.fromhex(str(raw)[2:10]) == _ERC1271_MAGIC if len(str(raw)) >= 10 else False
+
+    def relay_call(self, signed: SignedAction) -> Any:
+        """The ``...BySig`` contract call that carries ``signed``."""
+        spec = signed.action.spec
+        return self.contracts[spec.contract].functions[spec.by_sig_function](*signed.by_sig_args())
+
+    def simulate(self, signed: SignedAction) -> PreparedTx:
+        """The relayer's transaction for ``signed``, simulated exactly as it will be sent."""
+        return self.relayer.prepare(self.relay_call(signed))
+
+    def submit(
+        self, prepared: PreparedTx, *, on_signed: Callable[[str, int], None] | None = None
+    ) -> ActionReceipt:
+        """Send a simulated transaction from the relayer (see ``Transactor.submit``)."""
+        return self._receipt(self.relayer.submit(prepared, on_signed=on_signed))
 
     def relay(self, signed: SignedAction, *, verify: bool = True) -> ActionReceipt:
-        """Submit a signed action from the relayer account."""
+        """Submit a signed action from the relayer account (unjournaled: the service relays
+        through ``service.journal.Relayer``, which journals every action before sending it)."""
         if verify:
             self.verify(signed)
-        spec = signed.action.spec
-        fn = self.contracts[spec.contract].functions[spec.by_sig_function](*signed.by_sig_args())
-        return self._receipt(self.relayer.transact(fn))
+        return self.submit(self.simulate(signed))
 
     def send(self, name: str, sender: LocalAccount, args: dict[str, Any]) -> ActionReceipt:
         """Run the plain function of action ``name`` from ``sender``'s own account."""
@@ -226,9 +276,28 @@ class LedgerCore:
         return ActionReceipt(
             transaction_hash=receipt["transactionHash"].to_0x_hex(),
             block_number=int(receipt["blockNumber"]),
+            block_hash=receipt["blockHash"].to_0x_hex(),
             gas_used=int(receipt["gasUsed"]),
             events=events,
         )
+
+    def receipt_of(self, tx_hash: str) -> tuple[ActionReceipt, bool] | None:
+        """The receipt of a transaction and whether it succeeded; None if the chain does not
+        know it as mined."""
+        raw = self.relayer._rpc("eth_getTransactionReceipt", [tx_hash])
+        if raw is None:
+            return None
+        formatted: TxReceipt = receipt_formatter(raw)
+        return self._receipt(formatted), int(formatted["status"]) == 1
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (mined or waiting in its pool)."""
+        return self.relayer._rpc("eth_getTransactionByHash", [tx_hash]) is not None
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` on the chain now, None past its head."""
+        block = self.relayer._rpc("eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else str(block["hash"])
 
 
 def _address(value: str, what: str = "account") -> str:

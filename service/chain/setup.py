@@ -29,18 +29,27 @@ class RpcProvider(HTTPProvider):
     the reads the Ledger makes outside its Transactor (block numbers, block times, logs) then
     fail like its contract calls do, which the API maps to 503.
 
+    Every request is bounded: connecting by 3 seconds, an answer by ``timeout_s``, and none is
+    retried (web3's default retries 5 times with a 30-second timeout each: a hung node was
+    reported after 152 seconds). The caller's caller retries, with a 503 telling it when.
+
     One pooled HTTP session serves every thread. It reads no proxy settings from the
     environment unless a ``*_PROXY`` variable is set: looking them up costs about a millisecond
     per request, a third of a loopback JSON-RPC round trip.
     """
 
-    def __init__(self, endpoint_uri: str) -> None:
+    def __init__(self, endpoint_uri: str, *, timeout_s: float = 5.0) -> None:
         session = requests.Session()
         session.trust_env = any(k.lower().endswith("_proxy") for k in os.environ)
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        super().__init__(endpoint_uri, session=session)
+        super().__init__(
+            endpoint_uri,
+            session=session,
+            request_kwargs={"timeout": (min(3.0, timeout_s), timeout_s)},
+            exception_retry_configuration=None,
+        )
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
@@ -122,8 +131,8 @@ def connect_ledger(
     observer: Callable[[str, str, float], None] | None = None,
 ) -> Ledger:
     """A Ledger on the recorded, verified deployment at ``settings.rpc_url``."""
-    chain_id = rpc_chain_id(settings.rpc_url)
-    w3 = Web3(RpcProvider(settings.rpc_url))
+    chain_id = rpc_chain_id(settings.rpc_url, timeout=settings.chain_timeout_s)
+    w3 = Web3(RpcProvider(settings.rpc_url, timeout_s=settings.chain_timeout_s))
     build = load_build()
     deployment = Deployment.load(settings.deployment_file)
     verify_deployment(w3=w3, deployment=deployment, build=build)
@@ -133,5 +142,7 @@ def connect_ledger(
         build=build,
         relayer=relayer or deployer_account(settings, chain_id),
         signature_ttl_s=settings.signature_ttl_s,
+        max_deadline_s=settings.max_deadline_s,
+        receipt_timeout_s=settings.receipt_timeout_s,
         observer=observer,
     )

@@ -157,6 +157,7 @@ class ResourceCalls(TransferCalls):
             )
             params = {
                 "artifact_format": artifact_format,
+                "artifact_cid": str(cid),
                 "kind": kind,
                 "parent_id": parent_id,
                 "metadata_digest": metadata_digest,

@@ -9,6 +9,7 @@ from eth_utils import is_address, to_checksum_address
 from service.chain.actions import Action, SignedAction, action_spec, typed_data_digest
 from service.chain.ledger import ActionReceipt, Ledger
 from service.errors import InvalidInput
+from service.journal.relayer import Relayer
 
 
 class SignedFieldsLike(Protocol):
@@ -41,10 +42,16 @@ def signed_action(
 
 
 def relay(
-    ledger: Ledger, name: str, args: dict[str, Any], fields: SignedFieldsLike
+    relayer: Relayer, name: str, args: dict[str, Any], fields: SignedFieldsLike
 ) -> ActionReceipt:
-    """Verify the actor's signature (before any work) and relay the action to the chain."""
-    return ledger.relay(signed_action(ledger, name, args, fields))
+    """Verify the actor's signature (before any work) and relay the action to the chain,
+    journaled (see service/journal/relayer.py)."""
+    return relayer.relay(signed_action(relayer.ledger, name, args, fields))
+
+
+def finalize(relayer: Relayer, contract: str, function: str, item_id: int) -> ActionReceipt:
+    """A permissionless ``finalize…`` call from the relayer, journaled like signed actions."""
+    return relayer.send_call(contract, function, [item_id])
 
 
 def prepare(

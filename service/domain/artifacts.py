@@ -10,17 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from eth_utils import to_checksum_address
-
-from service.chain import reverts
-from service.chain.ledger import ActionReceipt, Ledger
-from service.chain.types import ModelRecord, Rights, VersionKind, VersionRecord
+from service.chain.ledger import Ledger
+from service.chain.types import ModelRecord, VersionRecord
 from service.config import Settings
-from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.context import Backends
 from service.errors import (
     Forbidden,
@@ -30,7 +25,6 @@ from service.errors import (
     Unauthenticated,
     UnsupportedCID,
 )
-from service.ml.formats import artifact_validator
 from service.store.base import ContentStore
 from service.store.cid import CID, cid_from_digest, parse_cid
 
@@ -100,14 +94,6 @@ class ArtifactIndex:
         return set(self._artifacts)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ProposedVersion:
-    version: VersionRecord
-    cid: CID
-    size: int
-    receipt: ActionReceipt
-
-
 class ArtifactService:
     def __init__(
         self,
@@ -123,6 +109,7 @@ class ArtifactService:
         self._cids: dict[bytes, CID] = {}
         self._pin_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        backends.upload_pins = lambda: self
 
     @property
     def index(self) -> ArtifactIndex:
@@ -139,95 +126,34 @@ class ArtifactService:
                 self._cids[digest] = cid
         return cid
 
-    # ---------------------------------------------------------------- upload and propose
+    # ---------------------------------------------------------------- pins of uploads
 
-    def propose_with_upload(
-        self,
-        *,
-        model_id: int,
-        parent_id: int,
-        kind: VersionKind,
-        metadata_digest: bytes,
-        artifact_format: str,
-        fields: SignedFieldsLike,
-        chunks: Iterable[bytes],
-        content_length: int | None,
-    ) -> ProposedVersion:
-        """Stream the artifact into the store, check its format and the actor's signature over
-        its digest, pin it, propose it on chain. Nothing stays pinned if the proposal fails."""
-        limit = self.settings.max_upload_bytes
-        if content_length is not None and content_length > limit:
-            raise PayloadTooLarge(
-                f"the artifact has {content_length} bytes, more than the limit of {limit}; "
-                "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
-            )
-        ledger, store = self.backends.ledger, self.backends.store
-        actor = to_checksum_address(fields.actor)
-        self._precheck(ledger, model_id, actor, fields)
-        validator = artifact_validator(artifact_format)
-        counter = _Counter(limit)
-
-        def checked() -> Iterator[bytes]:
-            for chunk in chunks:
-                counter.add(len(chunk))
-                validator.feed(chunk)
-                yield chunk
-
-        put = store.put(checked(), pin=False)
-        self._on_bytes("in", put.size)
-        validator.finish()
-        signed = signed_action(
-            ledger,
-            "ProposeVersion",
-            {
-                "modelId": model_id,
-                "parentId": parent_id,
-                "kind": int(kind),
-                "artifactDigest": put.cid.digest,
-                "metadataDigest": metadata_digest,
-            },
-            fields,
-        )
-        ledger.verify(signed)
-        with self._pin_lock(str(put.cid)):
-            was_pinned = put.cid in store.pins()
-            store.pin(put.cid)
-            try:
-                receipt = ledger.relay(signed, verify=False)
-            except BaseException:
-                if not was_pinned:
-                    store.unpin(put.cid)
-                raise
-        self._cids[put.cid.digest] = put.cid
-        version_id = int(receipt.event("VersionProposed").args["versionId"])
-        return ProposedVersion(
-            version=ledger.version(version_id), cid=put.cid, size=put.size, receipt=receipt
-        )
-
-    def _precheck(
-        self, ledger: Ledger, model_id: int, actor: str, fields: SignedFieldsLike
-    ) -> None:
-        """Refuse, before reading a byte of the body, what the chain would refuse anyway."""
-        ledger.model(model_id)
-        if not ledger.rights_of(model_id, actor) & Rights.MAINTAIN:
-            raise reverts.RegistryNotMaintainer(
-                "RegistryNotMaintainer", {"modelId": model_id, "account": actor}
-            )
-        current = ledger.nonce_of("ModelRegistry", actor)
-        if fields.nonce != current:
-            raise reverts.InvalidAccountNonce(
-                "InvalidAccountNonce", {"account": actor, "currentNonce": current}
-            )
-        now = ledger.chain_time()
-        if fields.deadline < now:
-            raise reverts.SignedActionExpired(
-                "SignedActionExpired",
-                {"deadline": fields.deadline, "timestamp": now},
-            )
-
-    def _pin_lock(self, key: str) -> threading.Lock:
+    def pin_lock(self, key: str) -> threading.Lock:
+        """The lock that orders pinning and releasing one CID."""
         with self._locks_guard:
             return self._pin_locks.setdefault(key, threading.Lock())
+
+    def count_bytes(self, direction: str, n: int) -> None:
+        self._on_bytes(direction, n)
+
+    def remember_cid(self, cid: CID) -> None:
+        self._cids[cid.digest] = cid
+
+    def ensure_pinned(self, cid: str) -> None:
+        """Pin content a journaled upload stored (ContentNotFound if its bytes are gone)."""
+        with self.pin_lock(cid):
+            self.backends.store.pin(cid)
+
+    def release(self, cid: str, *, entry_id: int) -> None:
+        """Unpin content an upload stored unless something else needs it: the chain references
+        its digest, or another journal entry holds it."""
+        parsed = parse_cid(cid)
+        with self.pin_lock(cid):
+            if self.backends.journal.cid_needed(cid, besides=entry_id):
+                return
+            if self.index.models_for(parsed.digest):
+                return
+            self.backends.store.unpin(parsed)
 
     # ---------------------------------------------------------------- metadata documents
 
@@ -327,17 +253,3 @@ class ArtifactService:
                 except Exception as exc:  # an incomplete DAG: leave it, reads will say so
                     log.warning("cannot pin %s: %s", cid, exc)
         return count
-
-
-class _Counter:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-
-    def add(self, n: int) -> None:
-        self.total += n
-        if self.total > self.limit:
-            raise PayloadTooLarge(
-                f"the artifact is larger than the limit of {self.limit} bytes; raise "
-                "GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
-            )

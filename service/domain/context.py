@@ -15,6 +15,9 @@ from service.errors import (
     ServiceUnavailable,
     StoreError,
 )
+from service.journal.recovery import Recovery, UploadPins
+from service.journal.relayer import Relayer
+from service.journal.store import Journal
 from service.store.base import ContentStore
 
 
@@ -23,16 +26,18 @@ class Readiness:
     chain: str
     store: str
     contracts: str
+    journal: str = "ok"
 
     @property
     def ready(self) -> bool:
-        return self.chain == self.store == self.contracts == "ok"
+        return self.chain == self.store == self.contracts == self.journal == "ok"
 
 
 def readiness(backends: Backends) -> Readiness:
-    """Whether the chain answers, the contracts are at the recorded addresses and the store
-    answers; each part says "ok" or what is wrong."""
-    chain = store = contracts = "ok"
+    """Whether the chain answers, the contracts are at the recorded addresses, the store
+    answers and the journal owes the chain nothing (no rollback to repair, no interrupted
+    action to finish); each part says "ok" or what is wrong."""
+    chain = store = contracts = journal = "ok"
     try:
         ledger = backends.ledger
         ledger.block_number()
@@ -46,7 +51,14 @@ def readiness(backends: Backends) -> Readiness:
         backends.store.pins()
     except Exception as exc:
         store = str(exc) or type(exc).__name__
-    return Readiness(chain=chain, store=store, contracts=contracts)
+    if chain == "ok" and contracts == "ok":
+        try:
+            journal = backends.recovery.pending_work() or "ok"
+        except LedgerError as exc:
+            journal = str(exc)
+        except Exception as exc:
+            journal = f"the journal cannot be checked: {type(exc).__name__}"
+    return Readiness(chain=chain, store=store, contracts=contracts, journal=journal)
 
 
 class Backends:
@@ -68,7 +80,12 @@ class Backends:
         self._store_factory = store_factory or _open_store
         self._ledger: Ledger | None = None
         self._store: ContentStore | None = None
+        self._journal: Journal | None = None
+        self._relayer: Relayer | None = None
+        self._recovery: Recovery | None = None
         self._lock = threading.Lock()
+        #: what recovery uses to pin and release journaled uploads (set by ArtifactService)
+        self.upload_pins: Callable[[], UploadPins] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -98,9 +115,42 @@ class Backends:
                         raise ServiceUnavailable(f"cannot open the content store: {exc}") from exc
         return self._store
 
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            with self._lock:
+                if self._journal is None:
+                    self._journal = Journal(self.settings.journal_file)
+        return self._journal
+
+    @property
+    def relayer(self) -> Relayer:
+        """The journaled relayer; the chain is connected on first use of its ledger."""
+        if self._relayer is None:
+            journal = self.journal
+            with self._lock:
+                if self._relayer is None:
+                    self._relayer = Relayer(
+                        ledger=lambda: self.ledger,
+                        journal=journal,
+                        suspension_s=self.settings.relay_suspension_s,
+                    )
+        return self._relayer
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            relayer = self.relayer
+            with self._lock:
+                if self._recovery is None:
+                    self._recovery = Recovery(relayer=relayer, pins=self.upload_pins)
+        return self._recovery
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        if self._journal is not None:
+            self._journal.close()
 
 
 def _connect_ledger(settings: Settings) -> Ledger:

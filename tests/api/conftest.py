@@ -211,10 +211,11 @@ class Api:
         parent_id: int = 0,
         metadata_digest: str = ZERO32,
         signed_digest: str | None = None,
+        artifact_cid: str | None = None,
         signer: LocalAccount | None = None,
     ) -> httpx.Response:
         """POST the artifact and the actor's ProposeVersion signature over ``signed_digest``
-        (default: the artifact's own digest)."""
+        (default: the artifact's own digest), naming ``artifact_cid`` (default: its own)."""
         kinds = {"base": 0, "aggregate": 1, "accelerated": 2}
         sig = self.signed(
             "ProposeVersion",
@@ -230,6 +231,7 @@ class Api:
         )
         params = {
             "artifact_format": artifact_format,
+            "artifact_cid": artifact_cid or str(cid_of(data)),
             "kind": kind,
             "parent_id": parent_id,
             "metadata_digest": metadata_digest,

@@ -105,7 +105,11 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         assert_unavailable(
             api.post(
                 f"/v1/models/{model_id}/versions",
-                params={"artifact_format": "safetensors", **register},
+                params={
+                    "artifact_format": "safetensors",
+                    "artifact_cid": str(cid_of(data)),
+                    **register,
+                },
                 content=data,
                 headers={"content-type": "application/octet-stream"},
             ),

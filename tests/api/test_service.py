@@ -23,7 +23,13 @@ def test_health_and_ready(api: Api) -> None:
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = api.get("/ready")
     assert r.status_code == 200
-    assert r.json() == {"ready": True, "chain": "ok", "store": "ok", "contracts": "ok"}
+    assert r.json() == {
+        "ready": True,
+        "chain": "ok",
+        "store": "ok",
+        "contracts": "ok",
+        "journal": "ok",
+    }
 
 
 def metric_samples(api: Api) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

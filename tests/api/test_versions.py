@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from service.store.cid import cid_from_digest
 from tests.api.conftest import (
     MEMBER2,
     OUTSIDER,
@@ -153,7 +154,8 @@ def test_non_maintainer_is_refused_before_the_body_is_read(api: Api) -> None:
             "metadataDigest": ZERO32,
         },
     )
-    query = urlencode({"artifact_format": "safetensors", **sig})
+    declared = cid_from_digest(bytes.fromhex("11" * 32), file_size=50_000_000)
+    query = urlencode({"artifact_format": "safetensors", "artifact_cid": str(declared), **sig})
     head = (
         f"POST /v1/models/{model['model_id']}/versions?{query} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{api.stack.service_port}\r\n"
@@ -301,7 +303,7 @@ def test_body_over_the_bound_is_413_stating_the_limit(small_api: Api) -> None:
     )
     r = api.post(
         f"/v1/models/{model['model_id']}/versions",
-        params={"artifact_format": "safetensors", **sig},
+        params={"artifact_format": "safetensors", "artifact_cid": str(cid_of(data)), **sig},
         content=chunks(),
         headers={"content-type": "application/octet-stream"},
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.api.deps import LedgerDep
+from service.api.deps import LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
 from service.api.schemas import (
@@ -30,11 +30,15 @@ AliasName = Annotated[
 
 @router.put("/models/{model_id}/aliases/{alias}", response_model=AliasWritten)
 def move_alias(
-    model_id: ModelId, alias: AliasName, body: AliasMove, ledger: LedgerDep
+    model_id: ModelId,
+    alias: AliasName,
+    body: AliasMove,
+    ledger: LedgerDep,
+    relayer: RelayerDep,
 ) -> AliasWritten:
     """Point an alias at an Approved version, or clear it with 0 (signed MoveAlias)."""
     receipt = relay(
-        ledger,
+        relayer,
         "MoveAlias",
         {"modelId": model_id, "aliasName": alias_to_bytes32(alias), "versionId": body.version_id},
         body,

@@ -24,10 +24,13 @@ def health() -> HealthPublic:
     responses={503: {"model": ReadinessPublic, "description": "not ready; see the fields"}},
 )
 def ready(backends: BackendsDep) -> Response:
-    """Readiness: the chain answers, the contracts are deployed, the store answers."""
+    """Readiness: the chain answers, the contracts are deployed, the store answers, the
+    journal is in step with the chain."""
     r = readiness(backends)
     ok = r.ready
-    body = ReadinessPublic(ready=ok, chain=r.chain, store=r.store, contracts=r.contracts)
+    body = ReadinessPublic(
+        ready=ok, chain=r.chain, store=r.store, contracts=r.contracts, journal=r.journal
+    )
     return JSONResponse(
         body.model_dump(),
         status_code=200 if ok else 503,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.api.deps import LedgerDep
+from service.api.deps import LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import (
     CHANGE_BY_NAME,
@@ -23,7 +23,7 @@ from service.api.schemas import (
 )
 from service.chain.ledger import ZERO_ADDRESS
 from service.domain import catalog
-from service.domain.actions import relay
+from service.domain.actions import finalize, relay
 
 router = APIRouter(prefix="/v1", tags=["members"], responses=PROBLEM_RESPONSES)
 
@@ -52,10 +52,12 @@ def consortium(ledger: LedgerDep) -> ConsortiumPublic:
 
 
 @router.post("/membership-proposals", response_model=ProposalWritten, status_code=201)
-def propose_change(body: ChangeProposalCreate, ledger: LedgerDep) -> ProposalWritten:
+def propose_change(
+    body: ChangeProposalCreate, ledger: LedgerDep, relayer: RelayerDep
+) -> ProposalWritten:
     """Propose adding or removing a member, a quorum or a voting period (signed ProposeChange)."""
     receipt = relay(
-        ledger,
+        relayer,
         "ProposeChange",
         {
             "kind": int(CHANGE_BY_NAME[body.kind]),
@@ -92,10 +94,12 @@ def get_proposal(proposal_id: ProposalId, ledger: LedgerDep) -> ProposalPublic:
 @router.post(
     "/membership-proposals/{proposal_id}/votes", response_model=ProposalWritten, status_code=201
 )
-def vote_on_change(proposal_id: ProposalId, body: VoteCreate, ledger: LedgerDep) -> ProposalWritten:
+def vote_on_change(
+    proposal_id: ProposalId, body: VoteCreate, ledger: LedgerDep, relayer: RelayerDep
+) -> ProposalWritten:
     """Vote on a membership proposal; the deciding vote applies it (signed VoteOnChange)."""
     receipt = relay(
-        ledger,
+        relayer,
         "VoteOnChange",
         {"proposalId": proposal_id, "support": int(SUPPORT_BY_NAME[body.support])},
         body,
@@ -107,9 +111,11 @@ def vote_on_change(proposal_id: ProposalId, body: VoteCreate, ledger: LedgerDep)
 
 
 @router.post("/membership-proposals/{proposal_id}/finalize", response_model=ProposalWritten)
-def finalize_change(proposal_id: ProposalId, ledger: LedgerDep) -> ProposalWritten:
+def finalize_change(
+    proposal_id: ProposalId, ledger: LedgerDep, relayer: RelayerDep
+) -> ProposalWritten:
     """Record that a proposal's window ended without approval (anyone may ask)."""
-    receipt = ledger.finalize_change(proposal_id)
+    receipt = finalize(relayer, "Consortium", "finalizeChange", proposal_id)
     return ProposalWritten(
         proposal=ProposalPublic.of(ledger.proposal(proposal_id)),
         transaction=TransactionPublic.of(receipt),
@@ -117,6 +123,6 @@ def finalize_change(proposal_id: ProposalId, ledger: LedgerDep) -> ProposalWritt
 
 
 @router.post("/members/resign", response_model=Written)
-def resign(body: Resignation, ledger: LedgerDep) -> Written:
+def resign(body: Resignation, relayer: RelayerDep) -> Written:
     """Leave the consortium (signed Resign; the last member cannot leave)."""
-    return Written(transaction=TransactionPublic.of(relay(ledger, "Resign", {}, body)))
+    return Written(transaction=TransactionPublic.of(relay(relayer, "Resign", {}, body)))

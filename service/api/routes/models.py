@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from service.api.deps import ArtifactsDep, LedgerDep
+from service.api.deps import ArtifactsDep, LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import (
     Address,
@@ -38,10 +38,10 @@ def _written(ledger: Ledger, model_id: int, receipt: ActionReceipt) -> ModelWrit
 
 
 @router.post("/models", response_model=ModelWritten, status_code=201)
-def register_model(body: ModelCreate, ledger: LedgerDep) -> ModelWritten:
+def register_model(body: ModelCreate, ledger: LedgerDep, relayer: RelayerDep) -> ModelWritten:
     """Register a model (signed RegisterModel; the actor must be a member and becomes owner)."""
     receipt = relay(
-        ledger,
+        relayer,
         "RegisterModel",
         {
             "name": body.name,
@@ -93,11 +93,14 @@ def get_model_metadata(
 
 @router.put("/models/{model_id}/metadata", response_model=ModelWritten)
 def set_model_metadata(
-    model_id: ModelId, body: ModelMetadataUpdate, ledger: LedgerDep
+    model_id: ModelId,
+    body: ModelMetadataUpdate,
+    ledger: LedgerDep,
+    relayer: RelayerDep,
 ) -> ModelWritten:
     """Replace the model's metadata digest (signed SetModelMetadata, owner only)."""
     receipt = relay(
-        ledger,
+        relayer,
         "SetModelMetadata",
         {"modelId": model_id, "metadataDigest": as_digest(body.metadata_digest)},
         body,
@@ -106,10 +109,12 @@ def set_model_metadata(
 
 
 @router.put("/models/{model_id}/owner", response_model=ModelWritten)
-def transfer_model(model_id: ModelId, body: ModelOwnerUpdate, ledger: LedgerDep) -> ModelWritten:
+def transfer_model(
+    model_id: ModelId, body: ModelOwnerUpdate, ledger: LedgerDep, relayer: RelayerDep
+) -> ModelWritten:
     """Hand the model to another account (signed TransferModelOwnership, owner only)."""
     receipt = relay(
-        ledger,
+        relayer,
         "TransferModelOwnership",
         {"modelId": model_id, "newOwner": ledger_address(body.new_owner)},
         body,
@@ -118,10 +123,12 @@ def transfer_model(model_id: ModelId, body: ModelOwnerUpdate, ledger: LedgerDep)
 
 
 @router.put("/models/{model_id}/read-policy", response_model=ModelWritten)
-def set_read_policy(model_id: ModelId, body: ReadPolicyUpdate, ledger: LedgerDep) -> ModelWritten:
+def set_read_policy(
+    model_id: ModelId, body: ReadPolicyUpdate, ledger: LedgerDep, relayer: RelayerDep
+) -> ModelWritten:
     """Make artifacts open to all or restricted to read-right holders (signed SetReadPolicy)."""
     receipt = relay(
-        ledger, "SetReadPolicy", {"modelId": model_id, "restricted": body.restricted}, body
+        relayer, "SetReadPolicy", {"modelId": model_id, "restricted": body.restricted}, body
     )
     return _written(ledger, model_id, receipt)
 

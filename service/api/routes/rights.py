@@ -7,7 +7,7 @@ from typing import Annotated
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path
 
-from service.api.deps import LedgerDep
+from service.api.deps import LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
 from service.api.schemas import (
@@ -38,11 +38,16 @@ def _public(v: catalog.RightsView) -> RightsPublic:
 
 
 def _change(
-    name: str, model_id: int, account: str, body: RightsChange, ledger: LedgerDep
+    name: str,
+    model_id: int,
+    account: str,
+    body: RightsChange,
+    ledger: LedgerDep,
+    relayer: RelayerDep,
 ) -> RightsWritten:
     account = to_checksum_address(account)
     receipt = relay(
-        ledger,
+        relayer,
         name,
         {"modelId": model_id, "account": account, "rights": int(rights_mask(body.rights))},
         body,
@@ -55,18 +60,26 @@ def _change(
 
 @router.post("/models/{model_id}/rights/{account}/grant", response_model=RightsWritten)
 def grant(
-    model_id: ModelId, account: AccountPath, body: RightsChange, ledger: LedgerDep
+    model_id: ModelId,
+    account: AccountPath,
+    body: RightsChange,
+    ledger: LedgerDep,
+    relayer: RelayerDep,
 ) -> RightsWritten:
     """Grant rights on a model to an account (signed GrantRights, owner only)."""
-    return _change("GrantRights", model_id, account, body, ledger)
+    return _change("GrantRights", model_id, account, body, ledger, relayer)
 
 
 @router.post("/models/{model_id}/rights/{account}/revoke", response_model=RightsWritten)
 def revoke(
-    model_id: ModelId, account: AccountPath, body: RightsChange, ledger: LedgerDep
+    model_id: ModelId,
+    account: AccountPath,
+    body: RightsChange,
+    ledger: LedgerDep,
+    relayer: RelayerDep,
 ) -> RightsWritten:
     """Revoke rights on a model from an account (signed RevokeRights, owner only)."""
-    return _change("RevokeRights", model_id, account, body, ledger)
+    return _change("RevokeRights", model_id, account, body, ledger, relayer)
 
 
 @router.get("/models/{model_id}/rights/{account}", response_model=RightsPublic)

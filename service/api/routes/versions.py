@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import AccountDep, ArtifactsDep, LedgerDep
+from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
 from service.api.schemas import (
@@ -37,9 +37,10 @@ from service.api.schemas import (
     support_name,
 )
 from service.chain.types import Support, as_digest
-from service.domain import catalog
-from service.domain.actions import relay
+from service.domain import catalog, uploads
+from service.domain.actions import finalize, relay
 from service.domain.artifacts import ArtifactService
+from service.store.cid import parse_cid
 
 router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
 
@@ -69,7 +70,8 @@ def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
         "requestBody": {
             "required": True,
             "description": "the artifact's bytes (safetensors or a torch.export .pt2 archive), "
-            "streamed; the actor signs ProposeVersion over the digest inside their CID",
+            "streamed; their CID must be the artifact_cid the request names, whose digest the "
+            "actor signed (ProposeVersion) before the upload",
             "content": {
                 "application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"},
@@ -84,6 +86,16 @@ async def propose_version(
     request: Request,
     artifacts: ArtifactsDep,
     artifact_format: Annotated[str, Query(pattern="^(safetensors|torch-export)$")],
+    artifact_cid: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=200,
+            description="the CID of the bytes in the body (ipfs add --cid-version=1); the "
+            "actor signs ProposeVersion over the digest inside it, and the signature is checked "
+            "before the body is read",
+        ),
+    ],
     actor: Annotated[Address, Query()],
     nonce: Annotated[int, Query(ge=0)],
     deadline: Annotated[int, Query(ge=0)],
@@ -105,12 +117,15 @@ async def propose_version(
             if chunk:
                 yield chunk
 
+    cid = parse_cid(artifact_cid)
     result = await anyio.to_thread.run_sync(
-        lambda: artifacts.propose_with_upload(
+        lambda: uploads.propose_with_upload(
+            artifacts,
             model_id=model_id,
             parent_id=parent_id,
             kind=KIND_BY_NAME[kind],
             metadata_digest=as_digest(metadata_digest),
+            artifact_cid=cid,
             artifact_format=artifact_format,
             fields=_UploadFields(actor, nonce, deadline, signature),
             chunks=chunks(),
@@ -160,19 +175,23 @@ def get_version(version_id: VersionId, artifacts: ArtifactsDep) -> VersionPublic
 
 
 @router.post("/versions/{version_id}/finalize", response_model=VersionUpdated)
-def finalize_version(version_id: VersionId, artifacts: ArtifactsDep) -> VersionUpdated:
+def finalize_version(
+    version_id: VersionId, artifacts: ArtifactsDep, relayer: RelayerDep
+) -> VersionUpdated:
     """Record that the version's voting window ended without approval (anyone may ask)."""
-    receipt = artifacts.backends.ledger.finalize_version(version_id)
+    receipt = finalize(relayer, "ModelRegistry", "finalizeVersion", version_id)
     return VersionUpdated(
         version=_public(artifacts, version_id), transaction=TransactionPublic.of(receipt)
     )
 
 
 @router.post("/versions/{version_id}/votes", response_model=VoteWritten, status_code=201)
-def cast_vote(version_id: VersionId, body: VoteCreate, ledger: LedgerDep) -> VoteWritten:
+def cast_vote(
+    version_id: VersionId, body: VoteCreate, ledger: LedgerDep, relayer: RelayerDep
+) -> VoteWritten:
     """Vote For, Against or Abstain on a proposed version (signed CastVote, members only)."""
     support = SUPPORT_BY_NAME[body.support]
-    receipt = relay(ledger, "CastVote", {"versionId": version_id, "support": int(support)}, body)
+    receipt = relay(relayer, "CastVote", {"versionId": version_id, "support": int(support)}, body)
     e = receipt.event("VoteCast")
     timestamp = ledger.history.block_timestamp(receipt.block_number)
     return VoteWritten(

@@ -1,0 +1,200 @@
+"""Upload and propose in one call, journaled at every step.
+
+The client computes the artifact's CID and signs ``ProposeVersion`` over the digest inside it
+*before* it uploads, and sends the CID with the request. So everything an anonymous caller
+could make the service spend disk or memory on is checked before the first byte of the body is
+read: the signature over that digest (the actor's, or an ERC-1271 wallet's), the actor's right
+on the model, its nonce and the deadline, and that no other action holds the nonce. Then:
+
+1. the upload is journaled (``received``): a crash from here on is found again at start;
+2. the body streams into the store (pinned as the put completes, so a concurrent gc never takes
+   it), through the format validator and the size bound; the stored bytes must have the signed
+   CID, else nothing stays;
+3. journaled ``stored``, then relayed (journaled ``sent`` as the transaction leaves, ``mined``
+   once confirmed) and acknowledged with 201.
+
+Any refusal releases the pin unless something else needs those bytes (the chain references
+them, another journal entry holds them, or they were pinned before this upload began).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
+
+from service.chain import reverts
+from service.chain.ledger import ActionReceipt, Ledger
+from service.chain.types import Rights, VersionKind, VersionRecord
+from service.domain.actions import SignedFieldsLike, signed_action
+from service.domain.artifacts import ArtifactService
+from service.errors import InvalidInput, LedgerError, PayloadTooLarge
+from service.journal.store import Status
+from service.ml.formats import ArtifactValidator, artifact_validator
+from service.store.cid import CID
+
+log = logging.getLogger("govledger.uploads")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposedVersion:
+    version: VersionRecord
+    cid: CID
+    size: int
+    receipt: ActionReceipt
+
+
+def propose_with_upload(
+    artifacts: ArtifactService,
+    *,
+    model_id: int,
+    parent_id: int,
+    kind: VersionKind,
+    metadata_digest: bytes,
+    artifact_cid: CID,
+    artifact_format: str,
+    fields: SignedFieldsLike,
+    chunks: Iterable[bytes],
+    content_length: int | None,
+) -> ProposedVersion:
+    """Check, journal, store and propose an artifact (see the module docstring)."""
+    limit = artifacts.settings.max_upload_bytes
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(
+            f"the artifact has {content_length} bytes, more than the limit of {limit}; "
+            "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
+        )
+    backends = artifacts.backends
+    ledger, relayer = backends.ledger, backends.relayer
+    validator = artifact_validator(artifact_format)
+    signed = signed_action(
+        ledger,
+        "ProposeVersion",
+        {
+            "modelId": model_id,
+            "parentId": parent_id,
+            "kind": int(kind),
+            "artifactDigest": artifact_cid.digest,
+            "metadataDigest": metadata_digest,
+        },
+        fields,
+    )
+    with relayer.claim(signed) as claim:
+        if claim.replay is not None:  # the same signed upload again, after it was recorded
+            return _result(ledger, artifacts, artifact_cid, claim.replay)
+        _precheck(ledger, model_id, signed.action.actor, fields)
+        ledger.verify(signed)  # the signature over the declared digest: before the body
+        cid_text = str(artifact_cid)
+        entry_id = relayer.begin_upload(signed, cid_text)
+        upload = _Upload(artifacts, entry_id, artifact_cid)
+        try:
+            with artifacts.pin_lock(cid_text):
+                size = upload.store(validator, chunks, limit)
+                receipt = relayer.send(signed, entry_id=entry_id)
+        except BaseException as exc:
+            upload.settle_failure(exc)
+            raise
+        finally:
+            relayer.end(entry_id)
+    artifacts.remember_cid(artifact_cid)
+    return _result(ledger, artifacts, artifact_cid, receipt, size=size)
+
+
+def _result(
+    ledger: Ledger,
+    artifacts: ArtifactService,
+    cid: CID,
+    receipt: ActionReceipt,
+    *,
+    size: int | None = None,
+) -> ProposedVersion:
+    version_id = int(receipt.event("VersionProposed").args["versionId"])
+    if size is None:
+        size = artifacts.backends.store.file_size(cid)
+    return ProposedVersion(version=ledger.version(version_id), cid=cid, size=size, receipt=receipt)
+
+
+def _precheck(ledger: Ledger, model_id: int, actor: str, fields: SignedFieldsLike) -> None:
+    """Refuse, before reading a byte of the body, what the chain would refuse anyway."""
+    actor = to_checksum_address(actor)
+    ledger.model(model_id)
+    if not ledger.rights_of(model_id, actor) & Rights.MAINTAIN:
+        raise reverts.RegistryNotMaintainer(
+            "RegistryNotMaintainer", {"modelId": model_id, "account": actor}
+        )
+    current = ledger.nonce_of("ModelRegistry", actor)
+    if fields.nonce != current:
+        raise reverts.InvalidAccountNonce(
+            "InvalidAccountNonce", {"account": actor, "currentNonce": current}
+        )
+
+
+class _Upload:
+    """One upload's steps between its journal entry and its relay."""
+
+    def __init__(self, artifacts: ArtifactService, entry_id: int, cid: CID) -> None:
+        self.artifacts = artifacts
+        self.journal = artifacts.backends.journal
+        self.entry_id = entry_id
+        self.cid = cid
+        self.was_pinned = False
+        self.stored: CID | None = None
+
+    def store(self, validator: ArtifactValidator, chunks: Iterable[bytes], limit: int) -> int:
+        """Stream the body into the store (pinned), validated and bounded; journal ``stored``
+        once it is there with the declared CID. Returns its size."""
+        store = self.artifacts.backends.store
+        self.was_pinned = self.cid in store.pins()
+        counter = _Counter(limit)
+
+        def checked() -> Iterator[bytes]:
+            for chunk in chunks:
+                counter.add(len(chunk))
+                validator.feed(chunk)
+                yield chunk
+
+        put = store.put(checked(), pin=True)
+        self.stored = put.cid
+        self.artifacts.count_bytes("in", put.size)
+        validator.finish()
+        if put.cid != self.cid:
+            raise InvalidInput(
+                f"the uploaded bytes have CID {put.cid}, not the {self.cid} the request names "
+                "and the actor signed; nothing was kept: compute the CID of the file you upload "
+                "(ipfs add --cid-version=1 -n) and sign its digest"
+            )
+        self.journal.transition(self.entry_id, Status.STORED)
+        return put.size
+
+    def settle_failure(self, exc: BaseException) -> None:
+        """The journal entry says what became of the upload, and its bytes stay pinned only if
+        something else needs them."""
+        entry = self.journal.get(self.entry_id)
+        if entry.status in (Status.RECEIVED, Status.STORED):
+            final = Status.REFUSED if isinstance(exc, InvalidInput) else Status.ABANDONED
+            reason = str(exc) if isinstance(exc, LedgerError) else f"the upload failed: {exc!r}"
+            entry = self.journal.transition(self.entry_id, final, reason=reason)
+        if entry.live or entry.status == Status.MINED or self.stored is None:
+            return  # sent and journaled (the chain may yet record it), or nothing was stored
+        if self.stored == self.cid and self.was_pinned:
+            return
+        try:
+            self.artifacts.release(str(self.stored), entry_id=self.entry_id)
+        except LedgerError as error:
+            log.warning("could not release the pin of %s: %s", self.stored, error)
+
+
+class _Counter:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limit:
+            raise PayloadTooLarge(
+                f"the artifact is larger than the limit of {self.limit} bytes; raise "
+                "GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
+            )
