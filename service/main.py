@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             settings,
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
-        threading.Thread(target=_reconcile, args=(app.state.artifacts,), daemon=True).start()
+        metrics.watch_journal(lambda: app.state.backends)
+        threading.Thread(
+            target=_start_up, args=(app.state.backends, app.state.artifacts), daemon=True
+        ).start()
         keeper = Keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
@@ -127,15 +130,24 @@ def _recovery(backends: Backends) -> Recovery | None:
         return None
 
 
-def _reconcile(artifacts: ArtifactService) -> None:
-    """Pin artifacts the chain records but a crash left unpinned (best effort at start)."""
+def _start_up(backends: Backends, artifacts: ArtifactService) -> None:
+    """What a crash may have left, put right at start (best effort; the keeper retries the
+    journal's part): journaled actions finished or re-applied, artifacts the chain records
+    pinned, and blocks no pin reaches (interrupted uploads, temp files) collected."""
+    try:
+        backends.recovery.run(reason="start-up")
+    except LedgerError as exc:
+        log.warning("journal recovery at start deferred: %s", exc)
+    except Exception:
+        log.exception("journal recovery at start failed")
     try:
         pinned = artifacts.reconcile_pins()
+        if pinned:
+            log.warning("re-pinned %d artifacts recorded on chain", pinned)
+        removed = backends.store.gc()
+        if removed:
+            log.warning("collected %d blocks no pin reaches (left by interrupted uploads)", removed)
     except LedgerError as exc:
         log.warning("pin reconciliation skipped: %s", exc)
-        return
     except Exception:
         log.exception("pin reconciliation failed")
-        return
-    if pinned:
-        log.warning("re-pinned %d artifacts recorded on chain", pinned)

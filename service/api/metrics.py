@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -45,6 +48,10 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch_journal(self, backends: Callable[[], Any]) -> None:
+        """Export the journal's entries by status and its recovery counts at each scrape."""
+        self.registry.register(_JournalCollector(backends))
+
     def observe_chain(self, kind: str, outcome: str, seconds: float) -> None:
         self.chain_calls.labels(kind, outcome).inc()
         self.chain_latency.labels(kind).observe(seconds)
@@ -70,3 +77,36 @@ def install_metrics(app: FastAPI, metrics: Metrics) -> None:
             route = str(getattr(request.scope.get("route"), "path", "unmatched"))
             metrics.requests.labels(request.method, route, str(status)).inc()
             metrics.latency.labels(request.method, route).observe(time.perf_counter() - start)
+
+
+class _JournalCollector(Collector):
+    """Journal entries by status (gauge) and recovery outcomes since start (counters), read
+    when scraped; nothing if the journal cannot be opened."""
+
+    def __init__(self, backends: Callable[[], Any]) -> None:
+        self._backends = backends
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            backends = self._backends()
+            counts = backends.journal.counts()
+            recovery = backends.recovery
+        except Exception:
+            return
+        entries = GaugeMetricFamily(
+            "govledger_journal_entries",
+            "Entries of the journal of signed actions by status",
+            labels=["status"],
+        )
+        for status, n in sorted(counts.items()):
+            entries.add_metric([status], n)
+        yield entries
+        outcomes = CounterMetricFamily(
+            "govledger_journal_recovered",
+            "Journal entries recovery handled since start: lost to a rollback, re-applied, "
+            "confirmed after an interruption, lost for good (could not be re-applied)",
+            labels=["outcome"],
+        )
+        for outcome, n in recovery.totals.items():
+            outcomes.add_metric([outcome], n)
+        yield outcomes

@@ -239,7 +239,8 @@ class Transactor:
             try:
                 self._rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
             except Exception as exc:
-                self._nonce = None  # re-read from the chain next time
+                # the transaction may or may not have reached the node: keep the local count
+                # (the next send compares it with the chain's, which tells)
                 raise self._translate(exc) from exc
             self._nonce = nonce + 1
         try:
@@ -274,9 +275,12 @@ class Transactor:
         return int(self._rpc("eth_getTransactionCount", [self.account.address, block]), 16)
 
     def _checked_nonce(self) -> int:
+        """The nonce to send with: the chain's pending count, which must not be behind the
+        local one (the count of transactions this process knows it sent)."""
         chain = self.chain_nonce()
         if self._nonce is None or chain > self._nonce:
-            self._nonce = chain  # first send, or the key also sent from elsewhere
+            # the first send, a send whose failure was not one, or the key used elsewhere
+            self._nonce = chain
         elif chain < self._nonce:
             raise NonceBehind(self.account.address, chain, self._nonce)
         return self._nonce
@@ -299,7 +303,6 @@ class Transactor:
                     "eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()]
                 )
             except Exception as exc:
-                self._nonce = None
                 raise self._translate(exc) from exc
             self._nonce = int(tx["nonce"]) + 1
         try:

@@ -55,10 +55,17 @@ def finalize(relayer: Relayer, contract: str, function: str, item_id: int) -> Ac
 
 
 def prepare(
-    ledger: Ledger, name: str, actor: str, args: dict[str, Any], deadline: int | None
+    relayer: Relayer, name: str, actor: str, args: dict[str, Any], deadline: int | None
 ) -> tuple[Action, bytes]:
-    """The action an actor should sign now (next nonce, deadline) and its EIP-712 digest."""
-    action = ledger.prepare(name, actor, _abi_args(name, args), deadline=deadline)
+    """The action an actor should sign now (next nonce, deadline) and its EIP-712 digest. The
+    nonce is the chain's, or past the journal's if it holds later ones (a chain that lost
+    journaled actions gets them back before anything else is sent)."""
+    abi_args = _abi_args(name, args)
+    ledger = relayer.ledger
+    action = ledger.prepare(name, actor, abi_args, deadline=deadline)
+    nonce = relayer.next_nonce(action.spec.contract, action.actor, action.nonce)
+    if nonce != action.nonce:
+        action = ledger.prepare(name, actor, abi_args, nonce=nonce, deadline=action.deadline)
     return action, typed_data_digest(action)
 
 

@@ -129,7 +129,8 @@ class ArtifactService:
     # ---------------------------------------------------------------- pins of uploads
 
     def pin_lock(self, key: str) -> threading.Lock:
-        """The lock that orders pinning and releasing one CID."""
+        """The lock that orders journaling an upload of one CID and releasing its pin (held
+        briefly: nothing waits for the chain or the request body under it)."""
         with self._locks_guard:
             return self._pin_locks.setdefault(key, threading.Lock())
 

@@ -14,7 +14,9 @@ on the model, its nonce and the deadline, and that no other action holds the non
    once confirmed) and acknowledged with 201.
 
 Any refusal releases the pin unless something else needs those bytes (the chain references
-them, another journal entry holds them, or they were pinned before this upload began).
+them, or another journal entry holds them). The per-CID lock covers only the journal entry's
+creation and a release's check-and-unpin, so a release never unpins bytes an upload journaled
+before it; no lock is held while the bytes stream or the chain is waited for.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from service.chain.types import Rights, VersionKind, VersionRecord
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.artifacts import ArtifactService
 from service.errors import InvalidInput, LedgerError, PayloadTooLarge
+from service.journal.relayer import Relayer
 from service.journal.store import Status
 from service.ml.formats import ArtifactValidator, artifact_validator
 from service.store.cid import CID
@@ -84,15 +87,15 @@ def propose_with_upload(
     with relayer.claim(signed) as claim:
         if claim.replay is not None:  # the same signed upload again, after it was recorded
             return _result(ledger, artifacts, artifact_cid, claim.replay)
-        _precheck(ledger, model_id, signed.action.actor, fields)
+        _precheck(ledger, relayer, model_id, signed.action.actor, fields)
         ledger.verify(signed)  # the signature over the declared digest: before the body
         cid_text = str(artifact_cid)
-        entry_id = relayer.begin_upload(signed, cid_text)
+        with artifacts.pin_lock(cid_text):  # a release of these bytes sees the entry, or is done
+            entry_id = relayer.begin_upload(signed, cid_text)
         upload = _Upload(artifacts, entry_id, artifact_cid)
         try:
-            with artifacts.pin_lock(cid_text):
-                size = upload.store(validator, chunks, limit)
-                receipt = relayer.send(signed, entry_id=entry_id)
+            size = upload.store(validator, chunks, limit)
+            receipt = relayer.send(signed, entry_id=entry_id)
         except BaseException as exc:
             upload.settle_failure(exc)
             raise
@@ -116,8 +119,12 @@ def _result(
     return ProposedVersion(version=ledger.version(version_id), cid=cid, size=size, receipt=receipt)
 
 
-def _precheck(ledger: Ledger, model_id: int, actor: str, fields: SignedFieldsLike) -> None:
-    """Refuse, before reading a byte of the body, what the chain would refuse anyway."""
+def _precheck(
+    ledger: Ledger, relayer: Relayer, model_id: int, actor: str, fields: SignedFieldsLike
+) -> None:
+    """Refuse, before reading a byte of the body, what the chain would refuse anyway. The
+    nonce is the chain's next, or the journal's next when the chain still has journaled
+    actions of the actor to take back (after a rollback or a crash)."""
     actor = to_checksum_address(actor)
     ledger.model(model_id)
     if not ledger.rights_of(model_id, actor) & Rights.MAINTAIN:
@@ -125,9 +132,10 @@ def _precheck(ledger: Ledger, model_id: int, actor: str, fields: SignedFieldsLik
             "RegistryNotMaintainer", {"modelId": model_id, "account": actor}
         )
     current = ledger.nonce_of("ModelRegistry", actor)
-    if fields.nonce != current:
+    expected = relayer.next_nonce("ModelRegistry", actor, current)
+    if fields.nonce not in (current, expected):
         raise reverts.InvalidAccountNonce(
-            "InvalidAccountNonce", {"account": actor, "currentNonce": current}
+            "InvalidAccountNonce", {"account": actor, "currentNonce": expected}
         )
 
 
@@ -139,14 +147,12 @@ class _Upload:
         self.journal = artifacts.backends.journal
         self.entry_id = entry_id
         self.cid = cid
-        self.was_pinned = False
         self.stored: CID | None = None
 
     def store(self, validator: ArtifactValidator, chunks: Iterable[bytes], limit: int) -> int:
         """Stream the body into the store (pinned), validated and bounded; journal ``stored``
         once it is there with the declared CID. Returns its size."""
         store = self.artifacts.backends.store
-        self.was_pinned = self.cid in store.pins()
         counter = _Counter(limit)
 
         def checked() -> Iterator[bytes]:
@@ -162,8 +168,8 @@ class _Upload:
         if put.cid != self.cid:
             raise InvalidInput(
                 f"the uploaded bytes have CID {put.cid}, not the {self.cid} the request names "
-                "and the actor signed; nothing was kept: compute the CID of the file you upload "
-                "(ipfs add --cid-version=1 -n) and sign its digest"
+                "and the actor signed; nothing was recorded and the bytes are not kept: compute "
+                "the CID of the file you upload (ipfs add --cid-version=1 -n) and sign its digest"
             )
         self.journal.transition(self.entry_id, Status.STORED)
         return put.size
@@ -178,8 +184,6 @@ class _Upload:
             entry = self.journal.transition(self.entry_id, final, reason=reason)
         if entry.live or entry.status == Status.MINED or self.stored is None:
             return  # sent and journaled (the chain may yet record it), or nothing was stored
-        if self.stored == self.cid and self.was_pinned:
-            return
         try:
             self.artifacts.release(str(self.stored), entry_id=self.entry_id)
         except LedgerError as error:

@@ -90,8 +90,12 @@ class Recovery:
         self._pins = pins
         self._lock = threading.Lock()
         self.running = False
+        #: whether a run has completed since start: the relayer sends nothing before, since a
+        #: chain that rolled back while the service was down could otherwise take new actions
+        #: on the nonces of journaled ones
+        self.synced = False
         self.last_error: str | None = None
-        self.lost_total = 0
+        self.totals = {"rolled_back": 0, "reapplied": 0, "confirmed": 0, "lost": 0}
         relayer.recovery = self
 
     # ---------------------------------------------------------------- checks
@@ -113,10 +117,17 @@ class Recovery:
             if e.id not in active and now - e.updated_at >= ORPHAN_AGE_S
         ]
 
+    def ensure_synced(self) -> None:
+        """Run recovery now unless a run completed since start."""
+        if not self.synced:
+            self.run(reason="before the first send")
+
     def pending_work(self) -> str | None:
         """What recovery still has to do, in words; None if nothing."""
         if self.running:
             return "re-applying journaled actions"
+        if not self.synced:
+            return "the journal has not been checked against the chain since start"
         orphans = self.orphans()
         if orphans:
             return f"{len(orphans)} journaled actions wait to be applied on chain"
@@ -143,14 +154,20 @@ class Recovery:
             ledger = self.relayer.ledger
             with ledger.relayer.exclusive():
                 self.running = True
+                report = RecoveryReport()
                 try:
-                    report = self._run()
+                    self._run(report)
                     self.last_error = None
+                    self.synced = True
                 except LedgerError as exc:
                     self.last_error = str(exc)
                     raise
                 finally:
                     self.running = False
+                    self.totals["rolled_back"] += report.rolled_back
+                    self.totals["reapplied"] += report.reapplied
+                    self.totals["confirmed"] += report.confirmed
+                    self.totals["lost"] += len(report.lost)
         if report.changed:
             log.warning(
                 "journal recovery (%s): %d lost to a rollback, %d confirmed, %d re-applied, "
@@ -165,9 +182,8 @@ class Recovery:
             )
         return report
 
-    def _run(self) -> RecoveryReport:
+    def _run(self, report: RecoveryReport) -> None:
         ledger = self.relayer.ledger
-        report = RecoveryReport()
         if not ledger.contracts_deployed():
             raise DeploymentError(
                 "the contracts are not on the chain at the recorded addresses (a reset chain?); "
@@ -195,7 +211,6 @@ class Recovery:
                 )
                 self._release(entry)
                 report.abandoned.append(entry.id)
-        return report
 
     def _mark_rolled_back(self) -> int:
         ledger = self.relayer.ledger
@@ -267,7 +282,6 @@ class Recovery:
             self.journal.transition(entry.id, Status.REVERTED, reason=str(exc))
             self._release(entry)
             if entry.acknowledged:
-                self.lost_total += 1
                 report.lost.append(entry.id)
             return
         except (NonceBehind, ChainUnavailable):
@@ -288,7 +302,6 @@ class Recovery:
         self.journal.transition(entry.id, final, reason=reason)
         self._release(entry)
         if final == Status.LOST:
-            self.lost_total += 1
             report.lost.append(entry.id)
             log.error(
                 "journal entry %d (%s by %s, nonce %s) was mined, lost by the chain, and "

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.chain.actions import Action, SignedAction, action_spec
 from service.chain.ledger import ActionReceipt, Ledger
-from service.chain.reverts import ContractRevert
+from service.chain.reverts import ContractRevert, InvalidAccountNonce
 from service.chain.transactor import NonceBehind, PreparedTx, TransactionReverted
 from service.errors import (
     ActionInFlight,
@@ -122,6 +122,13 @@ class Relayer:
             with self._mutex:
                 self._claims.discard(key)
 
+    def next_nonce(self, contract: str, actor: str, chain_nonce: int) -> int:
+        """The nonce an actor's next action should carry: the chain's, unless the journal
+        holds the actor's actions at that nonce or later (live, or mined and maybe lost by the
+        chain), which take their nonces back first."""
+        highest = self.journal.highest_nonce(contract, actor)
+        return chain_nonce if highest is None else max(chain_nonce, highest + 1)
+
     def check_suspension(self, actor: str) -> None:
         if self.suspension_s <= 0:
             return
@@ -199,7 +206,14 @@ class Relayer:
     ) -> ActionReceipt:
         ledger = self.ledger
         try:
-            prepared = simulate()
+            if self.recovery is not None:
+                self.recovery.ensure_synced()
+            try:
+                prepared = simulate()
+            except InvalidAccountNonce as exc:
+                if not self._chain_behind_journal(exc):
+                    raise
+                prepared = simulate()  # the recovery gave the chain its journaled actions back
         except ContractRevert as exc:
             if entry_id is not None:
                 self.journal.transition(entry_id, Status.REFUSED, reason=str(exc))
@@ -265,6 +279,22 @@ class Relayer:
             receipt=encode_receipt(receipt),
         )
         return receipt
+
+    def _chain_behind_journal(self, exc: InvalidAccountNonce) -> bool:
+        """Whether the nonce the chain expects is one the journal holds for an action the chain
+        lost: if so, recovery runs now (the keeper would, a moment later) and True is returned.
+        """
+        account, current = exc.arguments.get("account"), exc.arguments.get("currentNonce")
+        if self.recovery is None or not isinstance(account, str) or not isinstance(current, int):
+            return False
+        held = any(
+            self.journal.holder_of(contract, account, current) is not None
+            for contract in ("ModelRegistry", "Consortium")
+        )
+        if not held:
+            return False
+        self.recovery.run(reason=f"the chain expects nonce {current} of {account} again")
+        return True
 
     def _finish(self, sent: list[int], entry_id: int | None, status: Status, reason: str) -> None:
         target = sent[0] if sent else entry_id

@@ -279,6 +279,16 @@ class Journal:
             ).fetchone()
         return None if row is None else _entry(row)
 
+    def highest_nonce(self, contract: str, actor: str) -> int | None:
+        """The highest nonce of ``actor`` on ``contract`` held by a live or mined entry."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MAX(CAST(nonce AS INTEGER)) FROM actions WHERE contract = ? AND actor = ? "
+                "AND status IN ('received', 'stored', 'sent', 'reapply', 'mined')",
+                (contract, actor),
+            ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def live(self) -> list[Entry]:
         """Entries the journal still owes the chain something for, oldest first."""
         return self._select("status IN ('received', 'stored', 'sent', 'reapply') ORDER BY id")

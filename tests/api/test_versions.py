@@ -317,3 +317,94 @@ def test_body_over_the_bound_is_413_stating_the_limit(small_api: Api) -> None:
     small = fresh_artifact((100, 100))
     assert len(small) < LIMIT
     assert api.propose(model["model_id"], small)["artifact_cid"] == str(cid_of(small))
+
+
+def _raw_post(api: Api, path_and_query: str, announced: int, sent: bytes) -> tuple[int, bytes]:
+    """POST over a raw socket: headers announcing ``announced`` body bytes, then only ``sent``
+    of them; the status and the answer, which must come without the rest of the body."""
+    head = (
+        f"POST {path_and_query} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{api.stack.service_port}\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        f"Content-Length: {announced}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", api.stack.service_port), timeout=20) as s:
+        s.sendall(head + sent)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+def _store_bytes(api: Api) -> int:
+    root = api.stack.settings.store_dir
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_a_garbage_signature_is_refused_before_a_byte_of_the_body_is_stored(api: Api) -> None:
+    """The signature covers the digest the request names, so it is checked before the body:
+    a 20 MB upload with a made-up signature gets 401 having sent 64 KiB, and the store on
+    disk does not grow by a byte."""
+    model = api.register(OWNER)
+    data = fresh_artifact()
+    sig = api.signed(
+        "ProposeVersion",
+        OWNER,
+        {
+            "modelId": model["model_id"],
+            "parentId": 0,
+            "kind": 0,
+            "artifactDigest": digest_of(data),
+            "metadataDigest": ZERO32,
+        },
+    )
+    sig["signature"] = "0x" + "5a" * 64 + "1b"
+    before, relayed = _store_bytes(api), api.relayer_tx_count()
+    query = urlencode({"artifact_format": "safetensors", "artifact_cid": str(cid_of(data)), **sig})
+    status, answer = _raw_post(
+        api, f"/v1/models/{model['model_id']}/versions?{query}", 20_000_000, b"\0" * 65_536
+    )
+    assert status == 401, answer
+    assert b"SignedActionInvalidSignature" in answer
+    assert _store_bytes(api) == before
+    assert api.relayer_tx_count() == relayed
+    assert versions_total(api, model["model_id"]) == 0
+
+
+def test_bytes_other_than_the_signed_cid_are_refused_and_not_kept(api: Api) -> None:
+    model = api.register(OWNER)
+    signed, sent = fresh_artifact(), fresh_artifact()
+    pins, relayed = api.pins(), api.relayer_tx_count()
+    sig = api.signed(
+        "ProposeVersion",
+        OWNER,
+        {
+            "modelId": model["model_id"],
+            "parentId": 0,
+            "kind": 0,
+            "artifactDigest": digest_of(signed),
+            "metadataDigest": ZERO32,
+        },
+    )
+    r = api.post(
+        f"/v1/models/{model['model_id']}/versions",
+        params={"artifact_format": "safetensors", "artifact_cid": str(cid_of(signed)), **sig},
+        content=sent,
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert_problem(r, 422, "/problems/invalid-input", str(cid_of(sent)), str(cid_of(signed)))
+    assert api.pins() == pins
+    assert api.relayer_tx_count() == relayed
+    assert versions_total(api, model["model_id"]) == 0
+    # the same signature with the bytes it names goes through (the refusal used nothing up)
+    r = api.post(
+        f"/v1/models/{model['model_id']}/versions",
+        params={"artifact_format": "safetensors", "artifact_cid": str(cid_of(signed)), **sig},
+        content=signed,
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert r.status_code == 201, r.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import LedgerDep, SettingsDep
+from service.api.deps import LedgerDep, RelayerDep, SettingsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import ActionPrepare, ContractInfo, InfoPublic, PreparedAction
 from service.chain.actions import DOMAIN_NAMES, DOMAIN_VERSION
@@ -37,9 +37,9 @@ def info(ledger: LedgerDep, settings: SettingsDep) -> InfoPublic:
 
 
 @router.post("/actions/prepare", response_model=PreparedAction)
-def prepare(body: ActionPrepare, ledger: LedgerDep) -> PreparedAction:
+def prepare(body: ActionPrepare, relayer: RelayerDep) -> PreparedAction:
     """Build the typed data an actor signs for an action (its next nonce, a deadline)."""
-    action, digest = actions.prepare(ledger, body.action, body.actor, body.args, body.deadline)
+    action, digest = actions.prepare(relayer, body.action, body.actor, body.args, body.deadline)
     return PreparedAction(
         action=action.spec.name,
         actor=action.actor,

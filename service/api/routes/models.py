@@ -21,7 +21,7 @@ from service.api.schemas import (
     TransactionPublic,
 )
 from service.chain.ledger import ActionReceipt, Ledger
-from service.chain.types import as_digest
+from service.chain.types import ModelRecord, as_digest
 from service.domain import catalog
 from service.domain.actions import relay
 
@@ -50,7 +50,17 @@ def register_model(body: ModelCreate, ledger: LedgerDep, relayer: RelayerDep) ->
         },
         body,
     )
-    return _written(ledger, int(receipt.event("ModelRegistered").args["modelId"]), receipt)
+    # answered from the event: the receipt is what the chain said, and a read back could meet a
+    # chain that lost the block meanwhile (the journal re-applies it)
+    e = receipt.event("ModelRegistered").args
+    model = ModelRecord(
+        model_id=int(e["modelId"]),
+        name=str(e["name"]),
+        owner=str(e["owner"]),
+        restricted=bool(e["restricted"]),
+        metadata_digest=bytes(e["metadataDigest"]),
+    )
+    return ModelWritten(model=ModelPublic.of(model), transaction=TransactionPublic.of(receipt))
 
 
 @router.get("/models", response_model=ModelList)
