@@ -156,6 +156,21 @@ class RegistryNotModelOwner(ContractRevert, Forbidden):
     hint = "{account} does not own model {modelId}; only its owner may do this"
 
 
+class RegistryNotPendingOwner(ContractRevert, Forbidden):
+    hint = (
+        "{account} is not the pending owner of model {modelId} (pending owner: {pendingOwner}, "
+        "the zero address if none); the owner must first transfer the model to {account}"
+    )
+
+
+class RegistryAlreadyOwner(ContractRevert, Conflict):
+    hint = "{account} already owns model {modelId}; name another account as new owner"
+
+
+class RegistryNoPendingTransfer(ContractRevert, Conflict):
+    hint = "model {modelId} has no pending transfer to cancel"
+
+
 class RegistryNotMaintainer(ContractRevert, Forbidden):
     hint = "{account} may not maintain model {modelId}; its owner can grant the Maintain right (4)"
 

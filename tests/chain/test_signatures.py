@@ -195,8 +195,8 @@ def test_nonces_count_per_account_and_contract(
 def scene(
     ledger: Ledger, members: list[LocalAccount], accounts: list[LocalAccount]
 ) -> dict[str, Any]:
-    """State on which every action can run: a model with an approved and an open version, and
-    an open membership proposal."""
+    """State on which every action can run: a model with an approved and an open version, a model
+    being handed to the third member, and an open membership proposal."""
     owner = members[0]
     model_id = ledger.register_model(owner, "scene")
     approved = ledger.propose_version(owner, model_id, digest("approved"))
@@ -205,8 +205,11 @@ def scene(
     open_version = ledger.propose_version(owner, model_id, digest("open"))
     ledger.grant_rights(owner, model_id, accounts[6].address, Rights.ALL)
     proposal = ledger.propose_change(owner, ChangeKind.ADD_MEMBER, account=accounts[4].address)
+    handed_over = ledger.register_model(owner, "handed-over")
+    ledger.transfer_model_ownership(owner, handed_over, members[2].address)
     return {
         "model": model_id,
+        "handed_over": handed_over,
         "approved": approved,
         "open_version": open_version,
         "proposal": proposal,
@@ -245,8 +248,14 @@ SIGNED_CASES: dict[str, tuple[int, Callable[[dict[str, Any]], dict[str, Any]], s
     "TransferModelOwnership": (
         0,
         lambda s: {"modelId": s["model"], "newOwner": s["holder"]},
-        "ModelOwnershipTransferred",
+        "ModelOwnershipTransferStarted",
         "previousOwner",
+    ),
+    "AcceptModelOwnership": (
+        2,
+        lambda s: {"modelId": s["handed_over"]},
+        "ModelOwnershipTransferred",
+        "newOwner",
     ),
     "SetReadPolicy": (
         0,
