@@ -129,6 +129,13 @@ class ConsortiumNotEligible(ContractRevert, Forbidden):
     )
 
 
+class ConsortiumVoterIsSubject(ContractRevert, Forbidden):
+    hint = (
+        "{voter} is the member proposal {proposalId} would remove; the other members decide "
+        "on it without {voter}"
+    )
+
+
 # ---------------------------------------------------------------- registry
 
 
