@@ -87,6 +87,7 @@ class LedgerCore:
         self.decoder = RevertDecoder([build["Consortium"].abi, build["ModelRegistry"].abi])
         self.relayer = Transactor(w3=w3, account=relayer, decoder=self.decoder, observer=observer)
         self._senders: dict[str, Transactor] = {relayer.address: self.relayer}
+        self._erc1271_gas_limits: dict[ContractName, int] = {}
         self.history = EventReader(
             w3=w3,
             contracts={str(k): v for k, v in self.contracts.items()},
@@ -160,17 +161,29 @@ class LedgerCore:
                 "SignedActionInvalidSignature", {"actor": action.actor}
             )
 
+    def erc1271_gas_limit(self, contract: ContractName) -> int:
+        """Gas ``contract`` gives an ERC-1271 wallet's ``isValidSignature`` (its public
+        ``ERC1271_GAS_LIMIT``), read once."""
+        limit = self._erc1271_gas_limits.get(contract)
+        if limit is None:
+            limit = int(self._call(self.contracts[contract].functions.ERC1271_GAS_LIMIT()))
+            self._erc1271_gas_limits[contract] = limit
+        return limit
+
     def _contract_accepts(self, signed: SignedAction) -> bool:
-        """Whether the actor is a contract account (ERC-1271) that accepts the signature."""
+        """Whether the actor is a contract account (ERC-1271) that accepts the signature
+        within the gas the contract would give it."""
         actor = to_checksum_address(signed.action.actor)
         if not self.w3.eth.get_code(actor):
             return False
         wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        args = [typed_data_digest(signed.action), signed.signature]
+        calldata = bytes.fromhex(wallet.encode_abi("isValidSignature", args=args)[2:])
+        # the wallet's code gets exactly the contract's bound: gas = bound + intrinsic gas
+        gas = self.erc1271_gas_limit(signed.action.spec.contract) + _intrinsic_gas(calldata)
         try:
-            magic = wallet.functions.isValidSignature(
-                typed_data_digest(signed.action), signed.signature
-            ).call()
-        except Exception:  # a contract without the function, or one that reverts: not accepted
+            magic = wallet.functions.isValidSignature(*args).call({"gas": gas})
+        except Exception:  # no such function, a revert or out of gas: not accepted
             return False
         return bytes(magic) == _ERC1271_MAGIC
 
@@ -229,6 +242,12 @@ class LedgerCore:
             gas_used=int(receipt["gasUsed"]),
             events=events,
         )
+
+
+def _intrinsic_gas(calldata: bytes) -> int:
+    """Gas a call transaction with ``calldata`` pays before its code runs (EIP-2028)."""
+    zeros = calldata.count(0)
+    return 21_000 + 4 * zeros + 16 * (len(calldata) - zeros)
 
 
 def _address(value: str, what: str = "account") -> str:
