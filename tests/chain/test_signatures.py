@@ -28,6 +28,7 @@ from service.chain.actions import (
     recover_signer,
     sign_action,
 )
+from service.chain.compile import source_files
 from service.chain.ledger import Ledger
 from service.chain.reverts import (
     ContractRevert,
@@ -680,10 +681,10 @@ def test_mined_forgery_reverts_on_chain_and_changes_nothing(
 
 
 def solidity_typehash_strings() -> dict[str, str]:
-    """Every ``keccak256("...")`` string in contracts/**.sol (adjacent literals joined), by the
-    struct name it starts with."""
+    """Every ``keccak256("...")`` string in the contracts' sources (adjacent literals joined),
+    by the struct name it starts with."""
     found: dict[str, str] = {}
-    for path in sorted(CONTRACTS_DIR.rglob("*.sol")):
+    for path in source_files(CONTRACTS_DIR):
         source = path.read_text()
         for literals in re.findall(r'keccak256\(\s*((?:"[^"]*"\s*)+)\)', source):
             text = "".join(re.findall(r'"([^"]*)"', literals))
