@@ -25,7 +25,6 @@ contract ERC1271GasBurningWalletMock is IERC1271 {
         while (start - gasleft() < _gasToBurn) {
             // burn gas
         }
-        // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(hash, signature);
         return err == ECDSA.RecoverError.NoError && recovered == _owner ? this.isValidSignature.selector : bytes4(0);
     }

@@ -42,8 +42,6 @@ abstract contract SignedActions is ISignedActions, EIP712, Nonces {
      * accounts (multisigs), whose address no key can recover to.
      */
     function _isValidSignature(address actor, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        // the third value is the malformed signature's offending part, which this check does not report
-        // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, signature);
         if (err == ECDSA.RecoverError.NoError && recovered == actor) {
             return true;
