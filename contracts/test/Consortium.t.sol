@@ -51,10 +51,7 @@ contract ConsortiumTest is LedgerFixture {
         }
         assertEq(cast, required, "For votes needed");
         assertTrue(!consortium.isMember(subject), "removed");
-        assertTrue(
-            consortium.proposalStatus(proposalId) == Ballots.Status.Approved,
-            "approved by the others alone"
-        );
+        assertTrue(consortium.proposalStatus(proposalId) == Ballots.Status.Approved, "approved by the others alone");
     }
 
     /// The freeze: at a quorum of 100%, one silent member blocks every ballot that counts it,
@@ -93,9 +90,7 @@ contract ConsortiumTest is LedgerFixture {
     function testFuzz_VotingPeriodIsAMinuteToAYear(uint64 value) public {
         _deploy(3, MAJORITY);
         if (value < 1 minutes || value > 365 days) {
-            vm.expectRevert(
-                abi.encodeWithSelector(IConsortium.ConsortiumInvalidVotingPeriod.selector, uint256(value))
-            );
+            vm.expectRevert(abi.encodeWithSelector(IConsortium.ConsortiumInvalidVotingPeriod.selector, uint256(value)));
         }
         vm.prank(accountOf(0));
         consortium.proposeChange(IConsortium.ChangeKind.SetVotingPeriod, address(0), value);

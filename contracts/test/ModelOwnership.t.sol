@@ -60,9 +60,7 @@ contract ModelOwnershipTest is LedgerFixture {
         registry.transferModelOwnership(modelId, second); // second == 0 cancels
 
         assertEq(registry.pendingOwnerOf(modelId), second, "replaced");
-        vm.expectRevert(
-            abi.encodeWithSelector(IModelRegistry.RegistryNotPendingOwner.selector, modelId, first, second)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IModelRegistry.RegistryNotPendingOwner.selector, modelId, first, second));
         vm.prank(first);
         registry.acceptModelOwnership(modelId);
     }

@@ -119,9 +119,7 @@ contract SignedActionsTest is LedgerFixture {
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory signature = _sign(keyOf(7), address(registry), _acceptHash(address(wallet), 0, deadline));
 
-        vm.expectRevert(
-            abi.encodeWithSelector(ISignedActions.SignedActionInvalidSignature.selector, address(wallet))
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISignedActions.SignedActionInvalidSignature.selector, address(wallet)));
         registry.acceptModelOwnershipBySig{gas: 10_000_000}(modelId, address(wallet), 0, deadline, signature);
         assertEq(registry.model(modelId).owner, owner, "unchanged");
     }

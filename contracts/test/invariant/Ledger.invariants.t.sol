@@ -59,7 +59,9 @@ contract LedgerInvariantsTest is TestBase {
                 uint256 versionId = registry.aliasOf(modelId, names[n]);
                 if (versionId == 0) continue;
                 assertEq(registry.version(versionId).modelId, modelId, "alias of another model's version");
-                assertTrue(registry.versionState(versionId) == Ballots.Status.Approved, "alias of an unapproved version");
+                assertTrue(
+                    registry.versionState(versionId) == Ballots.Status.Approved, "alias of an unapproved version"
+                );
             }
         }
     }
@@ -120,7 +122,7 @@ contract LedgerInvariantsTest is TestBase {
         uint256 count = consortium.memberCount();
         assertTrue(count >= 1, "no members");
         assertEq(consortium.members().length, count, "member list");
-        (uint16 eligible, uint16 required, ) = consortium.ballotParameters();
+        (uint16 eligible, uint16 required,) = consortium.ballotParameters();
         assertEq(eligible, count, "eligible");
         assertTrue(required >= 1 && required <= eligible, "required");
         uint256 quorum = consortium.quorumBps();

@@ -98,13 +98,9 @@ contract LedgerHandler is Signing {
         _send(address(registry), actor, signed, data);
     }
 
-    function proposeVersion(
-        uint256 actorSeed,
-        uint256 modelSeed,
-        uint256 parentSeed,
-        uint8 kindSeed,
-        bool signed
-    ) external {
+    function proposeVersion(uint256 actorSeed, uint256 modelSeed, uint256 parentSeed, uint8 kindSeed, bool signed)
+        external
+    {
         _begin();
         uint256 modelId = _modelId(modelSeed);
         if (modelId == 0) return;
@@ -134,7 +130,9 @@ contract LedgerHandler is Signing {
     ) internal view returns (bytes memory) {
         (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(registry), actor);
         bytes32 h = keccak256(
-            abi.encode(_typeHash(PROPOSE_VERSION_TYPE), modelId, parentId, kind, artifact, bytes32(0), actor, nonce, deadline)
+            abi.encode(
+                _typeHash(PROPOSE_VERSION_TYPE), modelId, parentId, kind, artifact, bytes32(0), actor, nonce, deadline
+            )
         );
         bytes memory signature = _signAs(i, address(registry), h);
         return abi.encodeCall(
@@ -174,7 +172,8 @@ contract LedgerHandler is Signing {
         (uint256 i, address actor) = _ownerOr(actorSeed, modelId);
         bytes32 aliasName = _aliasNames[aliasSeed % 2];
         // mostly an approved version of the model; sometimes 0, which clears the alias
-        uint256 versionId = versionSeed % 8 == 0 ? 0 : _versionSteered(versionSeed >> 3, modelId, Ballots.Status.Approved);
+        uint256 versionId =
+            versionSeed % 8 == 0 ? 0 : _versionSteered(versionSeed >> 3, modelId, Ballots.Status.Approved);
         bytes memory data;
         if (signed) {
             (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(registry), actor);
@@ -191,9 +190,7 @@ contract LedgerHandler is Signing {
         _send(address(registry), actor, signed, data);
     }
 
-    function transferModelOwnership(uint256 actorSeed, uint256 modelSeed, uint256 newOwnerSeed, bool signed)
-        external
-    {
+    function transferModelOwnership(uint256 actorSeed, uint256 modelSeed, uint256 newOwnerSeed, bool signed) external {
         _begin();
         uint256 modelId = _modelId(modelSeed);
         if (modelId == 0) return;
@@ -269,7 +266,9 @@ contract LedgerHandler is Signing {
             );
             bytes memory signature = _signAs(i, address(registry), h);
             data = grant
-                ? abi.encodeCall(IModelRegistry.grantRightsBySig, (modelId, account, rights, actor, nonce, deadline, signature))
+                ? abi.encodeCall(
+                    IModelRegistry.grantRightsBySig, (modelId, account, rights, actor, nonce, deadline, signature)
+                )
                 : abi.encodeCall(
                     IModelRegistry.revokeRightsBySig, (modelId, account, rights, actor, nonce, deadline, signature)
                 );
@@ -286,7 +285,12 @@ contract LedgerHandler is Signing {
         uint256 versions = registry.versionCount();
         if (versions == 0) return;
         (, address anyone) = _pick(versionSeed >> 8);
-        _send(address(registry), anyone, false, abi.encodeCall(IModelRegistry.finalizeVersion, (1 + (versionSeed % versions))));
+        _send(
+            address(registry),
+            anyone,
+            false,
+            abi.encodeCall(IModelRegistry.finalizeVersion, (1 + (versionSeed % versions)))
+        );
     }
 
     // ================================================================ consortium actions
@@ -306,9 +310,8 @@ contract LedgerHandler is Signing {
         bytes memory data;
         if (signed) {
             (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(consortium), actor);
-            bytes32 h = keccak256(
-                abi.encode(_typeHash(PROPOSE_CHANGE_TYPE), kind, account, value, actor, nonce, deadline)
-            );
+            bytes32 h =
+                keccak256(abi.encode(_typeHash(PROPOSE_CHANGE_TYPE), kind, account, value, actor, nonce, deadline));
             data = abi.encodeCall(
                 IConsortium.proposeChangeBySig,
                 (kind, account, value, actor, nonce, deadline, _signAs(i, address(consortium), h))
@@ -347,9 +350,8 @@ contract LedgerHandler is Signing {
         bytes memory data;
         if (signed) {
             (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(consortium), actor);
-            bytes32 h = keccak256(
-                abi.encode(_typeHash(VOTE_ON_CHANGE_TYPE), proposalId, support, actor, nonce, deadline)
-            );
+            bytes32 h =
+                keccak256(abi.encode(_typeHash(VOTE_ON_CHANGE_TYPE), proposalId, support, actor, nonce, deadline));
             data = abi.encodeCall(
                 IConsortium.voteOnChangeBySig,
                 (proposalId, support, actor, nonce, deadline, _signAs(i, address(consortium), h))
@@ -363,7 +365,8 @@ contract LedgerHandler is Signing {
     function resign(uint256 actorSeed, bool signed) external {
         _begin();
         // members leave now and then, but a small consortium mostly keeps its members
-        (uint256 i, address actor) = consortium.memberCount() > 3 || actorSeed % 4 == 0 ? _memberOr(actorSeed) : _pick(actorSeed);
+        (uint256 i, address actor) =
+            consortium.memberCount() > 3 || actorSeed % 4 == 0 ? _memberOr(actorSeed) : _pick(actorSeed);
         bytes memory data;
         if (signed) {
             (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(consortium), actor);
@@ -380,7 +383,12 @@ contract LedgerHandler is Signing {
         uint256 proposals = consortium.proposalCount();
         if (proposals == 0) return;
         (, address anyone) = _pick(proposalSeed >> 8);
-        _send(address(consortium), anyone, false, abi.encodeCall(IConsortium.finalizeChange, (1 + (proposalSeed % proposals))));
+        _send(
+            address(consortium),
+            anyone,
+            false,
+            abi.encodeCall(IConsortium.finalizeChange, (1 + (proposalSeed % proposals)))
+        );
     }
 
     // ================================================================ time and attacks
@@ -405,13 +413,15 @@ contract LedgerHandler is Signing {
         if (wrongKey == _key(i)) return;
         uint256 versionId = 1 + (versionSeed % versions);
         (uint256 nonce, uint256 deadline) = _nonceAndDeadline(address(registry), actor);
-        bytes32 h = keccak256(
-            abi.encode(_typeHash(CAST_VOTE_TYPE), versionId, Ballots.Support.For, actor, nonce, deadline)
-        );
+        bytes32 h =
+            keccak256(abi.encode(_typeHash(CAST_VOTE_TYPE), versionId, Ballots.Support.For, actor, nonce, deadline));
         bytes memory signature = _sign(wrongKey, address(registry), h);
-        (bool ok, ) = address(registry).call(
-            abi.encodeCall(IModelRegistry.castVoteBySig, (versionId, Ballots.Support.For, actor, nonce, deadline, signature))
-        );
+        (bool ok,) = address(registry)
+            .call(
+                abi.encodeCall(
+                    IModelRegistry.castVoteBySig, (versionId, Ballots.Support.For, actor, nonce, deadline, signature)
+                )
+            );
         if (!ok) forgeriesRefused += 1;
         _checkTransitions();
     }
@@ -420,7 +430,7 @@ contract LedgerHandler is Signing {
     function replayLastSigned() external {
         _begin();
         if (_lastSignedTarget == address(0)) return;
-        (bool ok, ) = _lastSignedTarget.call(_lastSignedCall);
+        (bool ok,) = _lastSignedTarget.call(_lastSignedCall);
         if (!ok) forgeriesRefused += 1;
         _checkTransitions();
     }
@@ -435,7 +445,7 @@ contract LedgerHandler is Signing {
 
     function _send(address target, address actor, bool signed, bytes memory data) internal {
         if (!signed) VM.prank(actor);
-        (bool ok, ) = target.call(data);
+        (bool ok,) = target.call(data);
         if (ok) {
             succeeded += 1;
             if (signed) {
@@ -487,7 +497,9 @@ contract LedgerHandler is Signing {
     }
 
     function _isApprovedVersionOf(uint256 versionId, uint256 modelId) internal view returns (bool) {
-        return registry.version(versionId).modelId == modelId && registry.versionState(versionId) == Ballots.Status.Approved;
+        return
+            registry.version(versionId).modelId == modelId
+                && registry.versionState(versionId) == Ballots.Status.Approved;
     }
 
     /// @dev Three times in four the newest proposal still open, else any; 0 if there is none.

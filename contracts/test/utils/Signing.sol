@@ -13,8 +13,7 @@ import {VM} from "./Vm.sol";
 abstract contract Signing {
     string internal constant EIP712_DOMAIN_TYPE =
         "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
-    string internal constant REGISTER_MODEL_TYPE =
-        "RegisterModel(string name,bytes32 metadataDigest,bool restricted,"
+    string internal constant REGISTER_MODEL_TYPE = "RegisterModel(string name,bytes32 metadataDigest,bool restricted,"
         "address actor,uint256 nonce,uint256 deadline)";
     string internal constant TRANSFER_MODEL_OWNERSHIP_TYPE =
         "TransferModelOwnership(uint256 modelId,address newOwner,address actor,uint256 nonce,uint256 deadline)";
@@ -24,8 +23,7 @@ abstract contract Signing {
         "GrantRights(uint256 modelId,address account,uint8 rights,address actor,uint256 nonce,uint256 deadline)";
     string internal constant REVOKE_RIGHTS_TYPE =
         "RevokeRights(uint256 modelId,address account,uint8 rights,address actor,uint256 nonce,uint256 deadline)";
-    string internal constant PROPOSE_VERSION_TYPE =
-        "ProposeVersion(uint256 modelId,uint256 parentId,uint8 kind,bytes32 artifactDigest,bytes32 metadataDigest,"
+    string internal constant PROPOSE_VERSION_TYPE = "ProposeVersion(uint256 modelId,uint256 parentId,uint8 kind,bytes32 artifactDigest,bytes32 metadataDigest,"
         "address actor,uint256 nonce,uint256 deadline)";
     string internal constant CAST_VOTE_TYPE =
         "CastVote(uint256 versionId,uint8 support,address actor,uint256 nonce,uint256 deadline)";
@@ -43,16 +41,11 @@ abstract contract Signing {
 
     /// @dev The EIP-712 digest of `structHash` in `verifyingContract`'s domain.
     function _digest(address verifyingContract, bytes32 structHash) internal view returns (bytes32) {
-        (, string memory name, string memory version, uint256 chainId, address verifying, , ) = IERC5267(
-            verifyingContract
-        ).eip712Domain();
+        (, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            IERC5267(verifyingContract).eip712Domain();
         bytes32 domainSeparator = keccak256(
             abi.encode(
-                _typeHash(EIP712_DOMAIN_TYPE),
-                keccak256(bytes(name)),
-                keccak256(bytes(version)),
-                chainId,
-                verifying
+                _typeHash(EIP712_DOMAIN_TYPE), keccak256(bytes(name)), keccak256(bytes(version)), chainId, verifying
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator, structHash));
