@@ -4,7 +4,7 @@ pragma solidity 0.8.28;
 /**
  * @title Vm
  * @notice The few forge cheatcodes these tests use, called at forge's fixed cheatcode address.
- * (npm's `forge-std` is a 2022 release without invariant-testing support; this interface is all
+ * (npm's `forge-std` is an old release (1.1.2) without invariant-testing support; this interface is all
  * the tests need of it.)
  */
 interface Vm {
