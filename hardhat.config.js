@@ -5,11 +5,30 @@
 // Native solc cannot be downloaded on these machines, so the compiler is the pinned solc-js from
 // node_modules (npm `solc`), handed to Hardhat by overriding TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD.
 //
-// Networks: `localhost` is the anvil that `govledger-chain up` starts; `remote` is any EVM JSON-RPC
-// endpoint given by GOVLEDGER_RPC_URL (accounts from GOVLEDGER_DEPLOYER_KEY, if set).
-const { subtask } = require("hardhat/config");
-const { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } = require("hardhat/builtin-tasks/task-names");
+//   npx hardhat compile   the contracts and mocks under contracts/ (not the forge tests)
+//   npx hardhat test      the forge fuzz and invariant tests in contracts/test/ (`forge test`;
+//                         the Python suite runs with `bash scripts/test.sh`)
+//
+// Networks: `localhost` is the local anvil that `govledger up` (or `govledger chain up`) starts;
+// `remote` is any EVM JSON-RPC endpoint given by GOVLEDGER_RPC_URL (accounts from
+// GOVLEDGER_DEPLOYER_KEY, if set).
+const path = require("path");
+const { spawnSync } = require("child_process");
+const { subtask, task } = require("hardhat/config");
+const {
+  TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD,
+  TASK_COMPILE_SOLIDITY_GET_SOURCE_PATHS,
+  TASK_TEST,
+} = require("hardhat/builtin-tasks/task-names");
 const solcConfig = require("./contracts/solc-settings.json");
+
+// forge's tests live beside the contracts (contracts/test/) but are forge's to compile
+const FORGE_TESTS = path.join(__dirname, "contracts", "test") + path.sep;
+
+subtask(TASK_COMPILE_SOLIDITY_GET_SOURCE_PATHS, async (args, hre, runSuper) => {
+  const paths = await runSuper(args);
+  return paths.filter((p) => !p.startsWith(FORGE_TESTS));
+});
 
 subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args, hre, runSuper) => {
   if (args.solcVersion !== solcConfig.compilerVersion) {
@@ -24,6 +43,17 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args, hre, runSuper) => {
   };
 });
 
+task(TASK_TEST, "Runs the forge fuzz and invariant tests in contracts/test/ (forge test)").setAction(
+  async () => {
+    const forge = path.join(__dirname, "node_modules", ".bin", "forge");
+    const result = spawnSync(forge, ["test"], { cwd: __dirname, stdio: "inherit" });
+    if (result.error) {
+      throw new Error(`cannot run ${forge} (${result.error.message}); run \`npm ci\` first`);
+    }
+    process.exitCode = result.status ?? 1;
+  },
+);
+
 const remoteUrl = process.env.GOVLEDGER_RPC_URL;
 const deployerKey = process.env.GOVLEDGER_DEPLOYER_KEY;
 
@@ -35,7 +65,7 @@ module.exports = {
   },
   paths: {
     sources: "./contracts",
-    tests: "./tests/contracts",
+    tests: "./contracts/test",
     cache: "./build/hardhat-cache",
     artifacts: "./build/hardhat-artifacts",
   },

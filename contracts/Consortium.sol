@@ -219,6 +219,11 @@ contract Consortium is IConsortium, SignedActions {
         _requireMember(actor);
         _validateChange(kind, account, value);
         (uint16 eligible, uint16 required, uint64 period) = ballotParameters();
+        if (kind == ChangeKind.RemoveMember) {
+            // the member to be removed is not a voter of its own removal (validated: >= 2 members)
+            eligible -= 1;
+            required = Ballots.requiredVotes(eligible, _quorumBps);
+        }
         Proposal storage p = _proposals.push();
         p.kind = kind;
         p.account = account;
@@ -242,6 +247,9 @@ contract Consortium is IConsortium, SignedActions {
         uint64 since = _memberSince[voter];
         if (since == 0) {
             revert ConsortiumNotMember(voter);
+        }
+        if (p.kind == ChangeKind.RemoveMember && voter == p.account) {
+            revert ConsortiumVoterIsSubject(proposalId, voter);
         }
         if (since >= ballot.snapshotBlock) {
             revert ConsortiumNotEligible(proposalId, voter, since, ballot.snapshotBlock);
@@ -311,7 +319,7 @@ contract Consortium is IConsortium, SignedActions {
     }
 
     function _removeMember(address account) private {
-        _members.remove(account);
+        if (!_members.remove(account)) revert ConsortiumNotMember(account);
         delete _memberSince[account];
         emit MemberRemoved(account, _members.length());
     }

@@ -29,6 +29,8 @@ contract ModelRegistry is IModelRegistry, SignedActions {
     bytes32 private constant _TRANSFER_MODEL_OWNERSHIP_TYPEHASH = keccak256(
         "TransferModelOwnership(uint256 modelId,address newOwner,address actor,uint256 nonce,uint256 deadline)"
     );
+    bytes32 private constant _ACCEPT_MODEL_OWNERSHIP_TYPEHASH =
+        keccak256("AcceptModelOwnership(uint256 modelId,address actor,uint256 nonce,uint256 deadline)");
     bytes32 private constant _SET_READ_POLICY_TYPEHASH = keccak256(
         "SetReadPolicy(uint256 modelId,bool restricted,address actor,uint256 nonce,uint256 deadline)"
     );
@@ -125,6 +127,24 @@ contract ModelRegistry is IModelRegistry, SignedActions {
             keccak256(abi.encode(_TRANSFER_MODEL_OWNERSHIP_TYPEHASH, modelId, newOwner, actor, nonce, deadline));
         _useSignedAction(actor, structHash, nonce, deadline, signature);
         _transferModelOwnership(actor, modelId, newOwner);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function acceptModelOwnership(uint256 modelId) external {
+        _acceptModelOwnership(msg.sender, modelId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function acceptModelOwnershipBySig(
+        uint256 modelId,
+        address actor,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        bytes32 structHash = keccak256(abi.encode(_ACCEPT_MODEL_OWNERSHIP_TYPEHASH, modelId, actor, nonce, deadline));
+        _useSignedAction(actor, structHash, nonce, deadline, signature);
+        _acceptModelOwnership(actor, modelId);
     }
 
     /// @inheritdoc IModelRegistry
@@ -305,6 +325,11 @@ contract ModelRegistry is IModelRegistry, SignedActions {
     }
 
     /// @inheritdoc IModelRegistry
+    function pendingOwnerOf(uint256 modelId) external view returns (address) {
+        return _model(modelId).pendingOwner;
+    }
+
+    /// @inheritdoc IModelRegistry
     function modelIdByName(string calldata name) external view returns (uint256) {
         return _modelIdByName[keccak256(bytes(name))];
     }
@@ -448,11 +473,22 @@ contract ModelRegistry is IModelRegistry, SignedActions {
 
     function _transferModelOwnership(address actor, uint256 modelId, address newOwner) private {
         Model storage m = _ownedModel(actor, modelId);
-        if (newOwner == address(0)) {
-            revert RegistryInvalidAccount(newOwner);
+        if (newOwner == actor) {
+            revert RegistryAlreadyOwner(modelId, newOwner);
         }
-        m.owner = newOwner;
-        emit ModelOwnershipTransferred(modelId, actor, newOwner);
+        if (newOwner == address(0) && m.pendingOwner == address(0)) {
+            revert RegistryNoPendingTransfer(modelId);
+        }
+        _setPendingOwner(modelId, m, newOwner);
+    }
+
+    function _acceptModelOwnership(address actor, uint256 modelId) private {
+        Model storage m = _model(modelId);
+        address pending = m.pendingOwner;
+        if (pending == address(0) || pending != actor) {
+            revert RegistryNotPendingOwner(modelId, actor, pending);
+        }
+        _setOwner(modelId, m, actor);
     }
 
     function _setReadPolicy(address actor, uint256 modelId, bool restricted) private {
@@ -558,6 +594,20 @@ contract ModelRegistry is IModelRegistry, SignedActions {
         uint256 previous = _aliases[modelId][aliasName];
         _aliases[modelId][aliasName] = versionId;
         emit AliasMoved(modelId, aliasName, versionId, previous, actor);
+    }
+
+    /// @dev The only writer of a model's pending owner outside {_setOwner}, which clears it.
+    function _setPendingOwner(uint256 modelId, Model storage m, address pendingOwner) private {
+        m.pendingOwner = pendingOwner;
+        emit ModelOwnershipTransferStarted(modelId, m.owner, pendingOwner);
+    }
+
+    /// @dev The only writer of a model's owner after registration; completes a pending transfer.
+    function _setOwner(uint256 modelId, Model storage m, address newOwner) private {
+        address previousOwner = m.owner;
+        m.owner = newOwner;
+        delete m.pendingOwner;
+        emit ModelOwnershipTransferred(modelId, previousOwner, newOwner);
     }
 
     /// @dev The only writer of a version's state: Proposed -> Approved | Rejected.

@@ -114,13 +114,15 @@ def bench(stack: Stack, client_counts: list[int], max_clients: int, seconds: flo
     ledger = connect_ledger(settings, relayer=dev_account(8))
     w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
     founders = dev_accounts(4)[1:]
-    # one writer account per client: founders register the models and hand them over
+    # one writer account per client: founders register the models and hand them over (the
+    # writer accepts by signature; the relayer pays)
     writers = [Account.create() for _ in range(2 * max_clients)]
     models: list[int] = []
     for i, writer in enumerate(writers):
         founder = founders[i % len(founders)]
         model_id = ledger.register_model(founder, f"bench-{i}")
         ledger.transfer_model_ownership(founder, model_id, writer.address)
+        ledger.accept_model_ownership(writer, model_id)
         models.append(model_id)
         fund(w3, dev_account(9), writer.address)
     read_model = ledger.register_model(founders[0], "bench-read")

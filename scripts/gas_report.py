@@ -260,13 +260,26 @@ def measure() -> tuple[list[Row], dict[str, int], int]:
             )
             pair(
                 "ModelRegistry",
-                "to another account",
+                "name a pending owner",
                 "TransferModelOwnership",
                 m1,
-                {"modelId": ma, "newOwner": outsider_b.address},
+                {"modelId": ma, "newOwner": m3.address},
                 m2,
-                {"modelId": mb, "newOwner": outsider_b.address},
+                {"modelId": mb, "newOwner": m3.address},
             )
+            pair(
+                "ModelRegistry",
+                "the pending owner takes over",
+                "AcceptModelOwnership",
+                m3,
+                {"modelId": ma},
+                m3,
+                {"modelId": mb},
+            )
+            # both models go on to outsider_b, which accepts directly: it has never signed
+            for model in (ma, mb):
+                L.transfer_model_ownership(m3, model, outsider_b.address)
+                L.accept_model_ownership(outsider_b, model, direct=True)
 
             # finalize: permissionless, no signed twin
             v_late = L.propose_version(m1, warm_a, digest)
@@ -405,6 +418,14 @@ def render(rows: list[Row], deploy_gas: dict[str, int], first_nonce_extra: int) 
         "ballot, and reads `memberSince` from the Consortium (a cold external call, 2,600 + "
         "2,100). The deciding vote also writes the state and emits `VersionStateChanged`.",
         "- `moveAlias` costs most on an alias's first value (a fresh slot); later moves update it.",
+        "- A model changes hands in two transactions: `transferModelOwnership` writes the pending "
+        "owner into a fresh slot (about 20k more than the one-step transfer it replaced, which "
+        "only updated the owner), and `acceptModelOwnership` updates the owner and clears that "
+        "slot (part of the 20k comes back as a refund). Worth it for a transfer that is rare and "
+        "cannot be undone: a mistyped address or an account nobody can sign for no longer takes "
+        "a model.",
+        "- `voteOnChange` reads the proposal's kind and account on every vote (a cold slot, 2,100 "
+        "gas), to refuse the vote of the member a removal would remove; membership votes are rare.",
         "",
     ]
     return "\n".join(out)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the project needs from nothing: a Python virtualenv in .venv with the
-# project and its dev tools, and the pinned npm packages (solc-js, OpenZeppelin, anvil, Hardhat).
+# project and its dev tools (slither among them), and the pinned npm packages (solc-js, OpenZeppelin,
+# anvil, Hardhat, forge).
 # Idempotent: a second run only checks what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +21,5 @@ fi
 if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-chmod +x node_modules/@foundry-rs/anvil-linux-*/bin/anvil 2>/dev/null || true
+chmod +x node_modules/@foundry-rs/anvil-linux-*/bin/anvil node_modules/@foundry-rs/forge-linux-*/bin/forge \
+    2>/dev/null || true

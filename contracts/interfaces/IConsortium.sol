@@ -14,6 +14,11 @@ import {ISignedActions} from "./ISignedActions.sol";
  * same ballot rules as model versions, and an approved change is applied in the transaction of
  * the deciding vote. A member may also resign on its own. There is no admin key: the deployer
  * names the founding members and holds no power afterwards.
+ *
+ * The member a RemoveMember proposal would remove takes no part in that ballot: it may not vote
+ * on it and is not counted among its eligible voters, so the quorum applies to the other members.
+ * Otherwise a member that stopped answering could never be removed under a quorum of 100%, and
+ * governance would be frozen for good.
  */
 interface IConsortium is ISignedActions {
     enum ChangeKind {
@@ -60,6 +65,8 @@ interface IConsortium is ISignedActions {
     error ConsortiumAlreadyVoted(uint256 proposalId, address voter);
     /// @notice `voter` joined at or after the proposal's snapshot block and may not vote on it.
     error ConsortiumNotEligible(uint256 proposalId, address voter, uint256 memberSince, uint256 snapshotBlock);
+    /// @notice `voter` is the member the proposal would remove and takes no part in its ballot.
+    error ConsortiumVoterIsSubject(uint256 proposalId, address voter);
 
     // ---------------------------------------------------------------- events
 
@@ -83,6 +90,7 @@ interface IConsortium is ISignedActions {
     // ---------------------------------------------------------------- actions
 
     /// @notice Propose a membership change; the caller must be a member. Returns the proposal id.
+    /// The ballot counts the members now, less the member a RemoveMember proposal would remove.
     function proposeChange(ChangeKind kind, address account, uint64 value) external returns (uint256 proposalId);
 
     /// @notice `proposeChange` signed by `actor` (typed struct `ProposeChange`).
@@ -133,7 +141,8 @@ interface IConsortium is ISignedActions {
 
     function votingPeriod() external view returns (uint256);
 
-    /// @notice Members now, For votes that approve a ballot opened now, and the voting period.
+    /// @notice Members now, For votes that approve a ballot opened now, and the voting period
+    /// (the ballot of a RemoveMember proposal counts one member fewer: see {proposeChange}).
     function ballotParameters() external view returns (uint16 eligible, uint16 required, uint64 period);
 
     function proposalCount() external view returns (uint256);

@@ -9,7 +9,10 @@ import {ISignedActions} from "./ISignedActions.sol";
  * @notice Models, their versions, the members' votes on versions, named aliases and per-model
  * access rights.
  *
- * - A consortium member registers a model under a unique name and becomes its owner.
+ * - A consortium member registers a model under a unique name and becomes its owner. The owner
+ *   hands the model over in two steps: it names a pending owner, who accepts (like OpenZeppelin
+ *   `Ownable2Step`), so a model cannot be handed to a mistyped address or to an account whose
+ *   holder cannot act.
  * - The owner, or an account holding the Maintain right on the model, proposes versions. A
  *   version records the sha2-256 digest inside its artifact's CID, its parent, its kind and a
  *   metadata digest (the detail lives in the content store); none of these ever changes.
@@ -32,6 +35,7 @@ interface IModelRegistry is ISignedActions {
         bool restricted; // artifacts readable only by the owner and ReadArtifacts holders
         bytes32 metadataDigest;
         string name;
+        address pendingOwner; // named by transferModelOwnership until accepted or cancelled; 0 if none
     }
 
     struct Version {
@@ -54,6 +58,12 @@ interface IModelRegistry is ISignedActions {
     /// @notice Only consortium members may do this.
     error RegistryNotMember(address account);
     error RegistryNotModelOwner(uint256 modelId, address account);
+    /// @notice Only the model's pending owner may accept it; `pendingOwner` is 0 when no transfer is pending.
+    error RegistryNotPendingOwner(uint256 modelId, address account, address pendingOwner);
+    /// @notice `account` already owns the model.
+    error RegistryAlreadyOwner(uint256 modelId, address account);
+    /// @notice There is no pending transfer of the model to cancel.
+    error RegistryNoPendingTransfer(uint256 modelId);
     /// @notice Only the owner or a holder of the Maintain right may do this.
     error RegistryNotMaintainer(uint256 modelId, address account);
     error RegistryInvalidAccount(address account);
@@ -82,6 +92,13 @@ interface IModelRegistry is ISignedActions {
         bool restricted
     );
     event ModelMetadataChanged(uint256 indexed modelId, bytes32 previousDigest, bytes32 metadataDigest, address by);
+    /// @notice The owner named `newOwner` as pending owner; `newOwner` 0 cancels a pending transfer.
+    event ModelOwnershipTransferStarted(
+        uint256 indexed modelId,
+        address indexed previousOwner,
+        address indexed newOwner
+    );
+    /// @notice The pending owner accepted the model; no transfer is pending any more.
     event ModelOwnershipTransferred(uint256 indexed modelId, address indexed previousOwner, address indexed newOwner);
     event ReadPolicyChanged(uint256 indexed modelId, bool restricted, address by);
     event VersionProposed(
@@ -139,12 +156,25 @@ interface IModelRegistry is ISignedActions {
         bytes calldata signature
     ) external;
 
-    /// @notice Hand the model to another account (owner only).
+    /// @notice Start handing the model to `newOwner`, who becomes its pending owner until it calls
+    /// {acceptModelOwnership} (owner only). Naming another account replaces a pending transfer;
+    /// `newOwner` 0 cancels it. The owner keeps every right until the transfer is accepted.
     function transferModelOwnership(uint256 modelId, address newOwner) external;
 
     function transferModelOwnershipBySig(
         uint256 modelId,
         address newOwner,
+        address actor,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice Take over the model whose pending owner the caller is; the transfer completes.
+    function acceptModelOwnership(uint256 modelId) external;
+
+    function acceptModelOwnershipBySig(
+        uint256 modelId,
         address actor,
         uint256 nonce,
         uint256 deadline,
@@ -247,6 +277,9 @@ interface IModelRegistry is ISignedActions {
     function modelCount() external view returns (uint256);
 
     function model(uint256 modelId) external view returns (Model memory);
+
+    /// @notice The account the model is being handed to, 0 if no transfer is pending.
+    function pendingOwnerOf(uint256 modelId) external view returns (address);
 
     /// @notice The id of the model with this name, 0 if none.
     function modelIdByName(string calldata name) external view returns (uint256);

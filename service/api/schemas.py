@@ -127,7 +127,16 @@ class ModelMetadataUpdate(SignedFields):
 class ModelOwnerUpdate(SignedFields):
     model_config = _examples(new_owner="0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
 
-    new_owner: Address
+    new_owner: Address = Field(
+        description="the account that becomes pending owner until it accepts; "
+        "the zero address cancels a pending transfer"
+    )
+
+
+class ModelOwnerAccept(SignedFields):
+    """The pending owner's signed AcceptModelOwnership."""
+
+    model_config = _examples()
 
 
 class ReadPolicyUpdate(SignedFields):
@@ -237,6 +246,9 @@ class ModelPublic(BaseModel):
     owner: str
     restricted: bool
     metadata_digest: str
+    pending_owner: str | None = Field(
+        default=None, description="the account a transfer names until it accepts; null if none"
+    )
 
     @classmethod
     def of(cls, m: ModelRecord) -> ModelPublic:
@@ -246,6 +258,7 @@ class ModelPublic(BaseModel):
             owner=m.owner,
             restricted=m.restricted,
             metadata_digest=hex32(m.metadata_digest),
+            pending_owner=m.pending_owner,
         )
 
 

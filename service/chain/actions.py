@@ -68,6 +68,8 @@ ACTIONS: dict[str, ActionSpec] = {
               ("modelId", "uint256"), ("metadataDigest", "bytes32")),
         _spec("TransferModelOwnership", "ModelRegistry", "transferModelOwnership",
               ("modelId", "uint256"), ("newOwner", "address")),
+        _spec("AcceptModelOwnership", "ModelRegistry", "acceptModelOwnership",
+              ("modelId", "uint256")),
         _spec("SetReadPolicy", "ModelRegistry", "setReadPolicy",
               ("modelId", "uint256"), ("restricted", "bool")),
         _spec("GrantRights", "ModelRegistry", "grantRights",

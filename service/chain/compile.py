@@ -104,8 +104,17 @@ def compiler_config() -> tuple[str, dict[str, Any]]:
     return config["compilerVersion"], config["settings"]
 
 
+#: forge's fuzz and invariant tests: compiled by forge only (foundry.toml), as Hardhat skips them
+FORGE_TESTS_DIR = "test"
+
+
 def source_files(contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:
-    return sorted(contracts_dir.rglob("*.sol"))
+    """The contracts and mocks under ``contracts_dir``, without forge's tests."""
+    return sorted(
+        p
+        for p in contracts_dir.rglob("*.sol")
+        if p.relative_to(contracts_dir).parts[0] != FORGE_TESTS_DIR
+    )
 
 
 def standard_json_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:

@@ -55,12 +55,20 @@ class LedgerActions(LedgerCore):
     def transfer_model_ownership(
         self, actor: LocalAccount, model_id: int, new_owner: str, *, direct: bool = False
     ) -> ActionReceipt:
+        """Name ``new_owner`` the model's pending owner (the zero address cancels a pending
+        transfer); the owner stays owner until ``new_owner`` accepts."""
         return self.act(
             actor,
             "TransferModelOwnership",
             {"modelId": model_id, "newOwner": _address(new_owner, "new owner")},
             direct=direct,
         )
+
+    def accept_model_ownership(
+        self, actor: LocalAccount, model_id: int, *, direct: bool = False
+    ) -> ActionReceipt:
+        """Take over a model whose pending owner ``actor`` is."""
+        return self.act(actor, "AcceptModelOwnership", {"modelId": model_id}, direct=direct)
 
     def set_read_policy(
         self, actor: LocalAccount, model_id: int, *, restricted: bool, direct: bool = False

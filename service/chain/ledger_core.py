@@ -34,10 +34,6 @@ from service.chain.transactor import PreparedTx, Transactor
 from service.chain.types import Event
 from service.errors import InvalidInput
 
-#: Gas an ERC-1271 wallet's ``isValidSignature`` may use when the service asks it (the contracts
-#: bound their own check the same way): a wallet that needs more is refused, not paid for.
-ERC1271_GAS_LIMIT = 50_000
-
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 _ERC1271_ABI = [
@@ -102,6 +98,7 @@ class LedgerCore:
             receipt_timeout_s=receipt_timeout_s,
         )
         self._senders: dict[str, Transactor] = {relayer.address: self.relayer}
+        self._erc1271_gas_limits: dict[ContractName, int] = {}
         self.history = EventReader(
             w3=w3,
             contracts={str(k): v for k, v in self.contracts.items()},
@@ -188,20 +185,32 @@ class LedgerCore:
                 "(GOVLEDGER_MAX_DEADLINE_S): sign again with an earlier deadline"
             )
 
+    def erc1271_gas_limit(self, contract: ContractName) -> int:
+        """Gas ``contract`` gives an ERC-1271 wallet's ``isValidSignature`` (its public
+        ``ERC1271_GAS_LIMIT``), read once."""
+        limit = self._erc1271_gas_limits.get(contract)
+        if limit is None:
+            limit = int(self._call(self.contracts[contract].functions.ERC1271_GAS_LIMIT()))
+            self._erc1271_gas_limits[contract] = limit
+        return limit
+
     def _contract_accepts(self, signed: SignedAction) -> bool:
         """Whether the actor is a contract account (ERC-1271) that accepts the signature, asked
         the way the relayed transaction will ask it: from the relayer, at the gas price it
-        pays, in the pending block, within ERC1271_GAS_LIMIT gas."""
+        pays, in the pending block, within the gas the contract gives the wallet."""
         actor = to_checksum_address(signed.action.actor)
         if not self.w3.eth.get_code(actor):
             return False
         wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
-        fn = wallet.functions.isValidSignature(typed_data_digest(signed.action), signed.signature)
+        args = [typed_data_digest(signed.action), signed.signature]
+        calldata = bytes.fromhex(wallet.encode_abi("isValidSignature", args=args)[2:])
+        # the wallet's code gets exactly the contract's bound: gas = bound + intrinsic gas
+        gas = self.erc1271_gas_limit(signed.action.spec.contract) + _intrinsic_gas(calldata)
         call: dict[str, Any] = {
             "from": self.relayer.account.address,
             "to": actor,
-            "data": fn._encode_transaction_data(),
-            "gas": hex(ERC1271_GAS_LIMIT),
+            "data": "0x" + calldata.hex(),
+            "gas": hex(gas),
             **{k: hex(v) for k, v in self.relayer._fee_fields().items()},
         }
         try:
@@ -298,6 +307,12 @@ class LedgerCore:
         """The hash of block ``number`` on the chain now, None past its head."""
         block = self.relayer._rpc("eth_getBlockByNumber", [hex(number), False])
         return None if block is None else str(block["hash"])
+
+
+def _intrinsic_gas(calldata: bytes) -> int:
+    """Gas a call transaction with ``calldata`` pays before its code runs (EIP-2028)."""
+    zeros = calldata.count(0)
+    return 21_000 + 4 * zeros + 16 * (len(calldata) - zeros)
 
 
 def _address(value: str, what: str = "account") -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from service.chain.history import address_topic, uint_topic
-from service.chain.ledger_core import LedgerCore, _address
+from service.chain.ledger_core import ZERO_ADDRESS, LedgerCore, _address
 from service.chain.types import (
     Ballot,
     ChangeKind,
@@ -74,14 +74,21 @@ class LedgerReads(LedgerCore):
         return int(self._call(self.registry.functions.modelCount()))
 
     def model(self, model_id: int) -> ModelRecord:
-        owner, restricted, metadata, name = self._call(self.registry.functions.model(model_id))
+        raw = self._call(self.registry.functions.model(model_id))
+        owner, restricted, metadata, name, pending_owner = raw
         return ModelRecord(
             model_id=model_id,
             name=str(name),
             owner=str(owner),
             restricted=bool(restricted),
             metadata_digest=bytes(metadata),
+            pending_owner=None if pending_owner == ZERO_ADDRESS else str(pending_owner),
         )
+
+    def pending_owner_of(self, model_id: int) -> str | None:
+        """The account a transfer of the model names and that has not accepted yet."""
+        pending = str(self._call(self.registry.functions.pendingOwnerOf(model_id)))
+        return None if pending == ZERO_ADDRESS else pending
 
     def model_id_by_name(self, name: str) -> int | None:
         model_id = int(self._call(self.registry.functions.modelIdByName(name)))

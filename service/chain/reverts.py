@@ -129,6 +129,13 @@ class ConsortiumNotEligible(ContractRevert, Forbidden):
     )
 
 
+class ConsortiumVoterIsSubject(ContractRevert, Forbidden):
+    hint = (
+        "{voter} is the member proposal {proposalId} would remove; the other members decide "
+        "on it without {voter}"
+    )
+
+
 # ---------------------------------------------------------------- registry
 
 
@@ -154,6 +161,21 @@ class RegistryNotMember(ContractRevert, Forbidden):
 
 class RegistryNotModelOwner(ContractRevert, Forbidden):
     hint = "{account} does not own model {modelId}; only its owner may do this"
+
+
+class RegistryNotPendingOwner(ContractRevert, Forbidden):
+    hint = (
+        "{account} is not the pending owner of model {modelId} (pending owner: {pendingOwner}, "
+        "the zero address if none); the owner must first transfer the model to {account}"
+    )
+
+
+class RegistryAlreadyOwner(ContractRevert, Conflict):
+    hint = "{account} already owns model {modelId}; name another account as new owner"
+
+
+class RegistryNoPendingTransfer(ContractRevert, Conflict):
+    hint = "model {modelId} has no pending transfer to cancel"
 
 
 class RegistryNotMaintainer(ContractRevert, Forbidden):

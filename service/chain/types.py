@@ -110,6 +110,7 @@ class ModelRecord:
     owner: str
     restricted: bool
     metadata_digest: bytes
+    pending_owner: str | None = None  # named by a transfer not yet accepted
 
 
 @dataclass(frozen=True, kw_only=True)

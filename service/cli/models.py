@@ -125,12 +125,25 @@ def set_metadata(
 @command(app, "transfer")
 def transfer(
     model: ModelArg,
-    new_owner: Annotated[str, typer.Argument(help="The new owner's address.")],
+    new_owner: Annotated[
+        str,
+        typer.Argument(help="The new owner's address; the zero address cancels a transfer."),
+    ],
 ) -> None:
-    """Hand a model to another account (signed; owner only)."""
+    """Start handing a model to another account, who then runs `models accept` (signed; owner
+    only; you stay owner until then)."""
     s = state()
     client = s.client()
     written = client.transfer_model(s.signer(), model_id(client, model), new_owner)
+    emit(written, lambda: render.model(written.model, written.transaction), as_json=s.json_output)
+
+
+@command(app, "accept")
+def accept(model: ModelArg) -> None:
+    """Take over a model that its owner is handing to you (signed; pending owner only)."""
+    s = state()
+    client = s.client()
+    written = client.accept_model(s.signer(), model_id(client, model))
     emit(written, lambda: render.model(written.model, written.transaction), as_json=s.json_output)
 
 

@@ -62,6 +62,7 @@ def model(m: ModelPublic, tx: TransactionPublic | None = None) -> Table:
         ("model", m.model_id),
         ("name", m.name),
         ("owner", m.owner),
+        *([("pending owner", m.pending_owner)] if m.pending_owner else []),
         ("read policy", "restricted" if m.restricted else "open"),
         ("metadata digest", digest(m.metadata_digest)),
     ]

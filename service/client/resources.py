@@ -97,12 +97,21 @@ class ResourceCalls(TransferCalls):
         return self._signed(ModelWritten, "PUT", path, signer, "SetModelMetadata", args, body)
 
     def transfer_model(self, signer: Signer, model_id: int, new_owner: str) -> ModelWritten:
+        """Name ``new_owner`` the model's pending owner (the zero address cancels); the signer
+        stays owner until ``new_owner`` accepts (``accept_model``)."""
         args = {"modelId": model_id, "newOwner": new_owner}
         path = f"/v1/models/{model_id}/owner"
         return self._signed(
             ModelWritten, "PUT", path, signer, "TransferModelOwnership", args,
             {"new_owner": new_owner},
         )  # fmt: skip
+
+    def accept_model(self, signer: Signer, model_id: int) -> ModelWritten:
+        """Take over a model whose pending owner the signer is."""
+        path = f"/v1/models/{model_id}/owner/accept"
+        return self._signed(
+            ModelWritten, "POST", path, signer, "AcceptModelOwnership", {"modelId": model_id}, {}
+        )
 
     def set_read_policy(self, signer: Signer, model_id: int, *, restricted: bool) -> ModelWritten:
         args = {"modelId": model_id, "restricted": restricted}

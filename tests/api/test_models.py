@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import httpx
+from eth_utils import keccak, to_checksum_address
+
 from tests.api.conftest import (
     MEMBER2,
+    MEMBER3,
     OUTSIDER,
     OWNER,
     ZERO32,
@@ -188,34 +192,141 @@ def test_metadata_failures(api: Api) -> None:
     assert_problem(r, 422, "/problems/invalid-request", "metadata_digest")
 
 
-def test_owner_transfer(api: Api) -> None:
+def owner_events(api: Api, tx_hash: str) -> list[tuple[str, int, str, str]]:
+    """The ownership events of a transaction, from its receipt: (name, model, from, to)."""
+    names = {
+        "0x" + keccak(text=f"{name}(uint256,address,address)").hex(): name
+        for name in ("ModelOwnershipTransferStarted", "ModelOwnershipTransferred")
+    }
+    receipt = api.rpc("eth_getTransactionReceipt", tx_hash)
+    return [
+        (
+            names[log["topics"][0]],
+            int(log["topics"][1], 16),
+            to_checksum_address("0x" + log["topics"][2][-40:]),
+            to_checksum_address("0x" + log["topics"][3][-40:]),
+        )
+        for log in receipt["logs"]
+        if log["topics"][0] in names
+    ]
+
+
+def test_owner_transfer_in_two_steps(api: Api) -> None:
     model = api.register(OWNER)
     model_id = model["model_id"]
+    assert model["pending_owner"] is None
+    accept = f"/v1/models/{model_id}/owner/accept"
+
+    # the owner names a pending owner; nothing else changes yet
     sig = api.signed(
         "TransferModelOwnership", OWNER, {"modelId": model_id, "newOwner": MEMBER2.address}
     )
     r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": MEMBER2.address, **sig})
     assert r.status_code == 200, r.text
-    assert r.json()["model"]["owner"] == MEMBER2.address
+    started = r.json()
+    assert (started["model"]["owner"], started["model"]["pending_owner"]) == (
+        OWNER.address,
+        MEMBER2.address,
+    )
+    assert api.ok(f"/v1/models/{model_id}") == started["model"]
+    assert owner_events(api, started["transaction"]["transaction_hash"]) == [
+        ("ModelOwnershipTransferStarted", model_id, OWNER.address, MEMBER2.address)
+    ]
+
+    # nobody else may accept
+    sig = api.signed("AcceptModelOwnership", MEMBER3, {"modelId": model_id})
+    r = api.post(accept, json=sig)
+    assert_contract_error(
+        r,
+        403,
+        "RegistryNotPendingOwner",
+        modelId=model_id,
+        account=MEMBER3.address,
+        pendingOwner=MEMBER2.address,
+    )
+
+    # the pending owner accepts
+    sig = api.signed("AcceptModelOwnership", MEMBER2, {"modelId": model_id})
+    r = api.post(accept, json=sig)
+    assert r.status_code == 200, r.text
+    accepted = r.json()
+    assert (accepted["model"]["owner"], accepted["model"]["pending_owner"]) == (
+        MEMBER2.address,
+        None,
+    )
+    assert owner_events(api, accepted["transaction"]["transaction_hash"]) == [
+        ("ModelOwnershipTransferred", model_id, OWNER.address, MEMBER2.address)
+    ]
     assert api.ok(f"/v1/models/{model_id}")["owner"] == MEMBER2.address
     assert api.ok("/v1/models", params={"owner": MEMBER2.address, "name": model["name"]})[
         "items"
-    ] == [r.json()["model"]]
+    ] == [accepted["model"]]
 
-    # the former owner no longer may
+    # the former owner no longer may transfer it
     sig = api.signed(
         "TransferModelOwnership", OWNER, {"modelId": model_id, "newOwner": OWNER.address}
     )
     r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": OWNER.address, **sig})
     assert_contract_error(r, 403, "RegistryNotModelOwner", modelId=model_id, account=OWNER.address)
-
-    # nor to nobody
-    sig = api.signed(
-        "TransferModelOwnership", MEMBER2, {"modelId": model_id, "newOwner": ZERO_ADDRESS}
+    # nor accept again
+    sig = api.signed("AcceptModelOwnership", MEMBER2, {"modelId": model_id})
+    assert_contract_error(
+        api.post(accept, json=sig),
+        403,
+        "RegistryNotPendingOwner",
+        account=MEMBER2.address,
+        pendingOwner=ZERO_ADDRESS,
     )
-    r = api.put(f"/v1/models/{model_id}/owner", json={"new_owner": ZERO_ADDRESS, **sig})
-    assert_contract_error(r, 422, "RegistryInvalidAccount", account=ZERO_ADDRESS)
-    assert api.ok(f"/v1/models/{model_id}")["owner"] == MEMBER2.address
+
+
+def test_owner_transfer_cancelled_and_refused(api: Api) -> None:
+    model_id = api.register(OWNER)["model_id"]
+    owner_path = f"/v1/models/{model_id}/owner"
+
+    def transfer(new_owner: str) -> httpx.Response:
+        sig = api.signed(
+            "TransferModelOwnership", OWNER, {"modelId": model_id, "newOwner": new_owner}
+        )
+        return api.put(owner_path, json={"new_owner": new_owner, **sig})
+
+    # nothing to cancel yet
+    assert_contract_error(
+        transfer(ZERO_ADDRESS), 409, "RegistryNoPendingTransfer", modelId=model_id
+    )
+    # not to the owner itself
+    assert_contract_error(
+        transfer(OWNER.address), 409, "RegistryAlreadyOwner", account=OWNER.address
+    )
+    assert transfer(OUTSIDER.address).status_code == 200
+    # the zero address cancels
+    r = transfer(ZERO_ADDRESS)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["pending_owner"] is None
+    assert owner_events(api, r.json()["transaction"]["transaction_hash"]) == [
+        ("ModelOwnershipTransferStarted", model_id, OWNER.address, ZERO_ADDRESS)
+    ]
+    sig = api.signed("AcceptModelOwnership", OUTSIDER, {"modelId": model_id})
+    assert_contract_error(
+        api.post(f"{owner_path}/accept", json=sig),
+        403,
+        "RegistryNotPendingOwner",
+        account=OUTSIDER.address,
+        pendingOwner=ZERO_ADDRESS,
+    )
+    assert api.ok(f"/v1/models/{model_id}")["owner"] == OWNER.address
+
+    # bad requests change nothing and say what was wrong
+    r = api.put(owner_path, json={"new_owner": "0x12", **sig})
+    assert_problem(r, 422, "/problems/invalid-request", "new_owner")
+    r = api.post(f"{owner_path}/accept", json={**sig, "new_owner": OUTSIDER.address})
+    assert_problem(r, 422, "/problems/invalid-request", "new_owner")
+    sig = api.signed("AcceptModelOwnership", OUTSIDER, {"modelId": 999_999})
+    assert_contract_error(
+        api.post("/v1/models/999999/owner/accept", json=sig),
+        404,
+        "RegistryUnknownModel",
+        modelId=999_999,
+    )
 
 
 def test_read_policy(api: Api) -> None:

@@ -185,7 +185,8 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
         ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
         ("GET", "/v1/models/by-name/{name}"), ("PUT", "/v1/models/{model_id}/metadata"),
         ("GET", "/v1/models/{model_id}/metadata"), ("POST", "/v1/metadata"),
-        ("PUT", "/v1/models/{model_id}/owner"), ("PUT", "/v1/models/{model_id}/read-policy"),
+        ("PUT", "/v1/models/{model_id}/owner"), ("POST", "/v1/models/{model_id}/owner/accept"),
+        ("PUT", "/v1/models/{model_id}/read-policy"),
         ("POST", "/v1/models/{model_id}/versions"), ("GET", "/v1/models/{model_id}/versions"),
         ("GET", "/v1/versions/{version_id}"), ("POST", "/v1/versions/{version_id}/finalize"),
         ("POST", "/v1/versions/{version_id}/votes"), ("GET", "/v1/versions/{version_id}/votes"),
@@ -221,7 +222,7 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
             assert examples, f"{key} {media} has no example"
         if key[1].startswith("/v1/") and key != ("POST", "/v1/metadata"):
             assert "422" in op["responses"], key
-    assert with_body == 15
+    assert with_body == 16
     # downloads of open models need no token: the Bearer scheme is optional there
     for key in [("GET", "/v1/artifacts/{cid}"), ("GET", "/v1/versions/{version_id}/artifact")]:
         assert operations[key]["security"] == [{"HTTPBearer": []}, {}], key

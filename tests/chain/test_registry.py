@@ -169,7 +169,12 @@ def test_register_model_emits_and_stores_it(ledger: Ledger, owner: LocalAccount,
         )
     ]
     assert ledger.model(1) == ModelRecord(
-        model_id=1, name=name, owner=owner.address, restricted=True, metadata_digest=MODEL_META
+        model_id=1,
+        name=name,
+        owner=owner.address,
+        restricted=True,
+        metadata_digest=MODEL_META,
+        pending_owner=None,
     )
     assert ledger.model_count() == 1
     assert ledger.model_id_by_name(name) == 1
@@ -299,54 +304,6 @@ def test_set_model_metadata_of_unknown_model(ledger: Ledger, owner: LocalAccount
         ledger, RegistryUnknownModel, {"modelId": 7}, unchanged=lambda: summary(ledger, owner)
     ):
         ledger.set_model_metadata(owner, 7, digest("x"))
-
-
-@both_paths
-def test_transfer_model_ownership(
-    ledger: Ledger, members: list[LocalAccount], model_id: int, direct: bool
-):
-    old, new = members[0], members[1]
-    receipt = ledger.transfer_model_ownership(old, model_id, new.address, direct=direct)
-
-    assert emitted(receipt) == [
-        (
-            "ModelOwnershipTransferred",
-            {"modelId": model_id, "previousOwner": old.address, "newOwner": new.address},
-        )
-    ]
-    assert ledger.model(model_id).owner == new.address
-    assert ledger.rights_of(model_id, new.address) == Rights.ALL
-    assert ledger.rights_of(model_id, old.address) == Rights.NONE
-    # the previous owner lost its powers, the new owner has them
-    with reverts(ledger, RegistryNotModelOwner, {"modelId": model_id, "account": old.address}):
-        ledger.set_model_metadata(old, model_id, digest("x"))
-    with reverts(ledger, RegistryNotMaintainer, {"modelId": model_id, "account": old.address}):
-        ledger.propose_version(old, model_id, digest("artifact"))
-    ledger.set_model_metadata(new, model_id, digest("x"))
-
-
-def test_transfer_model_ownership_needs_the_owner(
-    ledger: Ledger, members: list[LocalAccount], model_id: int
-):
-    with reverts(
-        ledger,
-        RegistryNotModelOwner,
-        {"modelId": model_id, "account": members[1].address},
-        unchanged=lambda: ledger.model(model_id),
-    ):
-        ledger.transfer_model_ownership(members[1], model_id, members[1].address)
-
-
-def test_transfer_model_ownership_to_zero_address(
-    ledger: Ledger, owner: LocalAccount, model_id: int
-):
-    with reverts(
-        ledger,
-        RegistryInvalidAccount,
-        {"account": ZERO_ADDRESS},
-        unchanged=lambda: ledger.model(model_id),
-    ):
-        ledger.transfer_model_ownership(owner, model_id, ZERO_ADDRESS)
 
 
 @both_paths

@@ -28,6 +28,7 @@ from service.chain.actions import (
     recover_signer,
     sign_action,
 )
+from service.chain.compile import source_files
 from service.chain.ledger import Ledger
 from service.chain.reverts import (
     ContractRevert,
@@ -195,8 +196,8 @@ def test_nonces_count_per_account_and_contract(
 def scene(
     ledger: Ledger, members: list[LocalAccount], accounts: list[LocalAccount]
 ) -> dict[str, Any]:
-    """State on which every action can run: a model with an approved and an open version, and
-    an open membership proposal."""
+    """State on which every action can run: a model with an approved and an open version, a model
+    being handed to the third member, and an open membership proposal."""
     owner = members[0]
     model_id = ledger.register_model(owner, "scene")
     approved = ledger.propose_version(owner, model_id, digest("approved"))
@@ -205,8 +206,11 @@ def scene(
     open_version = ledger.propose_version(owner, model_id, digest("open"))
     ledger.grant_rights(owner, model_id, accounts[6].address, Rights.ALL)
     proposal = ledger.propose_change(owner, ChangeKind.ADD_MEMBER, account=accounts[4].address)
+    handed_over = ledger.register_model(owner, "handed-over")
+    ledger.transfer_model_ownership(owner, handed_over, members[2].address)
     return {
         "model": model_id,
+        "handed_over": handed_over,
         "approved": approved,
         "open_version": open_version,
         "proposal": proposal,
@@ -245,8 +249,14 @@ SIGNED_CASES: dict[str, tuple[int, Callable[[dict[str, Any]], dict[str, Any]], s
     "TransferModelOwnership": (
         0,
         lambda s: {"modelId": s["model"], "newOwner": s["holder"]},
-        "ModelOwnershipTransferred",
+        "ModelOwnershipTransferStarted",
         "previousOwner",
+    ),
+    "AcceptModelOwnership": (
+        2,
+        lambda s: {"modelId": s["handed_over"]},
+        "ModelOwnershipTransferred",
+        "newOwner",
     ),
     "SetReadPolicy": (
         0,
@@ -671,10 +681,10 @@ def test_mined_forgery_reverts_on_chain_and_changes_nothing(
 
 
 def solidity_typehash_strings() -> dict[str, str]:
-    """Every ``keccak256("...")`` string in contracts/**.sol (adjacent literals joined), by the
-    struct name it starts with."""
+    """Every ``keccak256("...")`` string in the contracts' sources (adjacent literals joined),
+    by the struct name it starts with."""
     found: dict[str, str] = {}
-    for path in sorted(CONTRACTS_DIR.rglob("*.sol")):
+    for path in source_files(CONTRACTS_DIR):
         source = path.read_text()
         for literals in re.findall(r'keccak256\(\s*((?:"[^"]*"\s*)+)\)', source):
             text = "".join(re.findall(r'"([^"]*)"', literals))
@@ -803,3 +813,85 @@ def test_a_contract_account_member_signs_through_erc1271(
     with pytest.raises(SignedActionInvalidSignature) as raised:
         ledger.relay(sign_action(stranger, accounts[9].key), verify=verify)
     assert raised.value.arguments == {"actor": wallet}
+
+
+def deploy_wallet(ledger: Ledger, build, deployer: LocalAccount, name: str, *args: Any) -> str:
+    """Deploy the mock wallet contract ``name`` from ``deployer``; returns its address."""
+    from service.chain.transactor import Transactor
+
+    mock = build[name]
+    sender = Transactor(w3=ledger.w3, account=deployer, decoder=ledger.decoder)
+    factory = ledger.w3.eth.contract(abi=mock.abi, bytecode=mock.bytecode)
+    return str(sender.transact(factory.constructor(*args))["contractAddress"])
+
+
+@pytest.mark.parametrize("contract", ["Consortium", "ModelRegistry"])
+def test_contracts_publish_the_erc1271_gas_limit(ledger: Ledger, contract: str):
+    assert ledger.contracts[contract].functions.ERC1271_GAS_LIMIT().call() == 50_000
+    assert ledger.erc1271_gas_limit(contract) == 50_000  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["local-check", "on-chain"])
+def test_a_wallet_that_needs_more_gas_than_the_bound_has_not_signed(
+    ledger: Ledger, build, accounts, members, verify: bool
+) -> None:
+    """A wallet whose ``isValidSignature`` burns 60,000 gas: its answer would be yes, but the
+    contract gives it 50,000 gas, and so does the relayer's local check."""
+    from service.chain.actions import typed_data_digest
+
+    key_holder = accounts[7]
+    wallet = deploy_wallet(
+        ledger, build, accounts[8], "ERC1271GasBurningWalletMock", key_holder.address, 60_000
+    )
+    pass_change(ledger, members, ChangeKind.ADD_MEMBER, account=wallet)
+    action = ledger.prepare(
+        "RegisterModel",
+        wallet,
+        {"name": "greedy-wallet", "metadataDigest": bytes(32), "restricted": False},
+    )
+    signed = sign_action(action, key_holder.key)
+    # with all the gas it wants, the wallet vouches for the signature
+    magic = (
+        ledger.w3.eth.contract(address=wallet, abi=build["ERC1271GasBurningWalletMock"].abi)
+        .functions.isValidSignature(typed_data_digest(action), signed.signature)
+        .call({"gas": 1_000_000})
+    )
+    assert magic == bytes.fromhex("1626ba7e")
+    # the relayer's own check, alone, refuses it (it does not lean on the contract's)
+    with pytest.raises(SignedActionInvalidSignature):
+        ledger.verify(signed)
+
+    def state() -> Any:
+        return (
+            ledger.nonce_of("ModelRegistry", wallet),
+            ledger.model_count(),
+            ledger.w3.eth.get_transaction_count(ledger.relayer.account.address),
+        )
+
+    with reverts(
+        ledger, SignedActionInvalidSignature, {"actor": wallet}, unchanged=state
+    ) as raised:
+        ledger.relay(signed, verify=verify)
+    assert isinstance(raised.value, SignatureRejected)
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["local-check", "on-chain"])
+def test_a_wallet_within_the_gas_bound_signs(
+    ledger: Ledger, build, accounts, members, verify: bool
+) -> None:
+    key_holder = accounts[7]
+    wallet = deploy_wallet(
+        ledger, build, accounts[8], "ERC1271GasBurningWalletMock", key_holder.address, 20_000
+    )
+    pass_change(ledger, members, ChangeKind.ADD_MEMBER, account=wallet)
+    action = ledger.prepare(
+        "RegisterModel",
+        wallet,
+        {"name": "frugal-wallet", "metadataDigest": bytes(32), "restricted": False},
+    )
+    signed = sign_action(action, key_holder.key)
+    ledger.verify(signed)
+    receipt = ledger.relay(signed, verify=verify)
+
+    assert receipt.event("ModelRegistered").args["owner"] == wallet
+    assert ledger.nonce_of("ModelRegistry", wallet) == 1

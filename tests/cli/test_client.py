@@ -75,8 +75,11 @@ def test_models_register_read_list_search_metadata(
 
     restricted = client.set_read_policy(owner, model.model_id, restricted=True).model
     assert restricted.restricted is True
-    moved = client.transfer_model(owner, model.model_id, accounts[2].address).model
-    assert moved.owner == accounts[2].address
+    pending = client.transfer_model(owner, model.model_id, accounts[2].address).model
+    assert (pending.owner, pending.pending_owner) == (owner.address, accounts[2].address)
+    moved = client.accept_model(accounts[2], model.model_id).model
+    assert (moved.owner, moved.pending_owner) == (accounts[2].address, None)
+    assert client.get_model(model.model_id) == moved
 
 
 def test_version_lifecycle_votes_alias_and_verified_downloads(

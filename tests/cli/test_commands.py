@@ -182,6 +182,28 @@ def test_login_logout_and_restricted_download(
     assert auto.exit_code == 0 and f"signing in as {accounts[1].address}" in auto.stderr
 
 
+def test_model_transfer_and_accept(cli: Cli, accounts: list[LocalAccount]) -> None:
+    name = unique("handover")
+    owner, heir, other = (accounts[i].address for i in (1, 2, 3))
+    ok(cli("--dev-account", "1", "models", "register", name))
+
+    started = ok(cli("--dev-account", "1", "models", "transfer", name, heir))
+    assert owner in row_of(started, "│ owner ") and heir in row_of(started, "pending owner")
+    shown = json.loads(ok(cli("--json", "models", "show", name)))
+    assert (shown["owner"], shown["pending_owner"]) == (owner, heir)
+
+    refused = cli("--dev-account", "3", "models", "accept", name)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    said = " ".join(refused.stderr.split())  # the console wraps long lines
+    assert f"RegistryNotPendingOwner(modelId={shown['model_id']}, account={other}" in said
+    assert f"the owner must first transfer the model to {other}" in said
+
+    accepted = json.loads(ok(cli("--dev-account", "2", "--json", "models", "accept", name)))
+    assert (accepted["model"]["owner"], accepted["model"]["pending_owner"]) == (heir, None)
+    table = ok(cli("models", "show", name))
+    assert heir in row_of(table, "owner") and "pending owner" not in table
+
+
 def test_errors_print_one_red_line_and_exit_1(cli: Cli, weights: Path) -> None:
     missing = cli("models", "show", unique("nobody"))
     assert missing.exit_code == 1

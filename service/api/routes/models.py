@@ -13,6 +13,7 @@ from service.api.schemas import (
     ModelCreate,
     ModelList,
     ModelMetadataUpdate,
+    ModelOwnerAccept,
     ModelOwnerUpdate,
     ModelPublic,
     ModelWritten,
@@ -122,13 +123,22 @@ def set_model_metadata(
 def transfer_model(
     model_id: ModelId, body: ModelOwnerUpdate, ledger: LedgerDep, relayer: RelayerDep
 ) -> ModelWritten:
-    """Hand the model to another account (signed TransferModelOwnership, owner only)."""
+    """Name the model's pending owner, or cancel with the zero address (signed, owner only)."""
     receipt = relay(
         relayer,
         "TransferModelOwnership",
         {"modelId": model_id, "newOwner": ledger_address(body.new_owner)},
         body,
     )
+    return _written(ledger, model_id, receipt)
+
+
+@router.post("/models/{model_id}/owner/accept", response_model=ModelWritten)
+def accept_model(
+    model_id: ModelId, body: ModelOwnerAccept, ledger: LedgerDep, relayer: RelayerDep
+) -> ModelWritten:
+    """Take over the model as its pending owner (signed AcceptModelOwnership)."""
+    receipt = relay(relayer, "AcceptModelOwnership", {"modelId": model_id}, body)
     return _written(ledger, model_id, receipt)
 
 
