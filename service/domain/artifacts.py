@@ -59,7 +59,8 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
 
 class ArtifactIndex:
     """Which models reference each digest on chain (a version's artifact or metadata, a model's
-    metadata), kept up to date from events. A cache: the chain is the truth."""
+    metadata, now or in the past), kept up to date from events. A cache: the chain is the truth.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
@@ -98,6 +99,32 @@ class ArtifactIndex:
     def artifact_digests(self) -> set[bytes]:
         self.refresh()
         return set(self._artifacts)
+
+    def referenced_digests(self) -> set[bytes]:
+        """Every digest some model or version references or referenced, in any role."""
+        self.refresh()
+        return set(self._models)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadGrant:
+    """Why a read was allowed: the content is open (no restricted model references it), or the
+    reader may read every restricted model in ``restricted_by``."""
+
+    restricted_by: frozenset[int]
+
+    @property
+    def public(self) -> bool:
+        """Nobody needed a session: shared caches may keep the response."""
+        return not self.restricted_by
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenedContent:
+    cid: CID
+    size: int
+    stream: Iterator[bytes]
+    grant: ReadGrant
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,46 +277,72 @@ class ArtifactService:
 
     # ---------------------------------------------------------------- reads
 
-    def model_metadata(self, model: ModelRecord) -> dict[str, Any]:
-        """The model's metadata document (one raw block), read verified against its digest."""
+    def model_metadata(
+        self, model: ModelRecord, account: str | None
+    ) -> tuple[dict[str, Any], ReadGrant]:
+        """The model's metadata document (one raw block), read verified against its digest, if
+        ``account`` may read it (the rule of ``authorize_read``, the model itself included)."""
         if not any(model.metadata_digest):
             raise NotFound(f"model {model.model_id} records no metadata digest")
         cid = cid_from_digest(model.metadata_digest, file_size=0)
+        grant = self.authorize_read(cid, account, model_id=model.model_id)
         store = self.backends.store
         if not store.has(cid):
             raise NotFound(
                 f"the store does not hold model {model.model_id}'s metadata document {cid}"
             )
         doc: dict[str, Any] = json.loads(store.get_bytes(cid))
-        return doc
+        return doc, grant
 
-    def authorize_read(self, cid: CID, account: str | None) -> None:
-        """Allow a read if some model referencing the content is open, or the account may read
-        one of them on chain now."""
+    def authorize_read(
+        self, cid: CID, account: str | None, *, model_id: int | None = None
+    ) -> ReadGrant:
+        """Allow a read of content only if ``account`` may read every restricted model that
+        references it, in any role (artifact or metadata, of a model or a version), besides
+        ``model_id`` (the model the content is read through). Content no restricted model
+        references is open. No reference can widen access: an open model naming a restricted
+        artifact's digest opens nothing, and a restricted reference made by anyone narrows it.
+        """
         model_ids = self.index.models_for(cid.digest)
+        if model_id is not None:
+            model_ids.add(model_id)
         if not model_ids:
             raise NotFound(
                 f"no model or version on chain references {cid}; only content the ledger "
                 "records can be downloaded",
             )
         ledger = self.backends.ledger
-        if any(not ledger.model(m).restricted for m in model_ids):
-            return
+        restricted = sorted(m for m in model_ids if ledger.model(m).restricted)
+        if not restricted:
+            return ReadGrant(restricted_by=frozenset())
+        listed = ", ".join(map(str, restricted))
         if account is None:
             raise Unauthenticated(
-                f"{cid} belongs to a restricted model; sign in with Ethereum "
+                f"{cid} is referenced by restricted model(s) {listed}; sign in with Ethereum "
                 "(GET /v1/auth/nonce, POST /v1/auth/login) and send the session token"
             )
-        if not any(ledger.can_read(m, account) for m in model_ids):
+        refused = [m for m in restricted if not ledger.can_read(m, account)]
+        if refused:
             raise Forbidden(
-                f"{account} holds no read right on the models that reference {cid} "
-                f"({', '.join(map(str, sorted(model_ids)))}); ask the owner to grant read_artifacts"
+                f"{account} holds no read right on restricted model(s) "
+                f"{', '.join(map(str, refused))} that reference {cid}; content is served only "
+                "to accounts that may read every restricted model referencing it: ask the "
+                "owners to grant read_artifacts"
             )
+        return ReadGrant(restricted_by=frozenset(restricted))
 
-    def open_read(self, cid_text: str, account: str | None) -> tuple[CID, int, Iterator[bytes]]:
+    def open_read(self, cid_text: str, account: str | None) -> OpenedContent:
         """The content's CID, size (from its root block) and verified byte stream."""
         cid = parse_cid(cid_text)
-        self.authorize_read(cid, account)
+        return self._open(cid, self.authorize_read(cid, account))
+
+    def open_version(self, version_id: int, account: str | None) -> OpenedContent:
+        """A version's artifact, readable per the version's model (and the rule above)."""
+        version = self.backends.ledger.version(version_id)
+        cid = self.version_cid(version)
+        return self._open(cid, self.authorize_read(cid, account, model_id=version.model_id))
+
+    def _open(self, cid: CID, grant: ReadGrant) -> OpenedContent:
         store = self.backends.store
         size = store.file_size(cid)  # ContentNotFound at once if the root is missing
         stream = store.get(cid)
@@ -299,7 +352,7 @@ class ArtifactService:
                 self._on_bytes("out", len(chunk))
                 yield chunk
 
-        return cid, size, counted()
+        return OpenedContent(cid=cid, size=size, stream=counted(), grant=grant)
 
     def version_cid(self, version: VersionRecord) -> CID:
         cid = self.cid_of(version.artifact_digest)

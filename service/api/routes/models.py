@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from service.api.deps import ArtifactsDep, LedgerDep
+from service.api.caching import RESTRICTED_CACHING
+from service.api.deps import AccountDep, ArtifactsDep, LedgerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import (
     Address,
@@ -83,12 +84,23 @@ def get_model(model_id: ModelId, ledger: LedgerDep) -> ModelPublic:
     return ModelPublic.of(ledger.model(model_id))
 
 
-@router.get("/models/{model_id}/metadata", response_model=dict[str, Any])
+@router.get(
+    "/models/{model_id}/metadata",
+    response_model=dict[str, Any],
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open content needs none
+)
 def get_model_metadata(
-    model_id: ModelId, ledger: LedgerDep, artifacts: ArtifactsDep
+    model_id: ModelId,
+    ledger: LedgerDep,
+    artifacts: ArtifactsDep,
+    account: AccountDep,
+    response: Response,
 ) -> dict[str, Any]:
-    """The model's metadata document, verified against the digest on chain."""
-    return artifacts.model_metadata(ledger.model(model_id))
+    """The model's metadata document, verified against its digest (restricted: read right)."""
+    doc, grant = artifacts.model_metadata(ledger.model(model_id), account)
+    if not grant.public:
+        response.headers["Cache-Control"] = RESTRICTED_CACHING
+    return doc
 
 
 @router.put("/models/{model_id}/metadata", response_model=ModelWritten)
