@@ -97,6 +97,10 @@ class Unauthenticated(LedgerError):
     """The request needs a sign-in session and has none, or an expired one (HTTP 401)."""
 
 
+class InvalidMetadataDocument(Conflict):
+    """A metadata digest on chain names a block that is not a JSON object (HTTP 409)."""
+
+
 class PayloadTooLarge(InvalidInput):
     """The request body is larger than the configured bound (HTTP 413)."""
 

@@ -25,6 +25,8 @@ from service.domain.context import Backends
 from service.errors import (
     Forbidden,
     InvalidInput,
+    InvalidMetadataDocument,
+    LedgerError,
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
@@ -32,7 +34,8 @@ from service.errors import (
 )
 from service.ml.formats import artifact_validator
 from service.store.base import ContentStore
-from service.store.cid import CID, cid_from_digest, parse_cid
+from service.store.cid import CID, DAG_PB, cid_from_digest, parse_cid
+from service.store.unixfs import file_size
 
 log = logging.getLogger("govledger.artifacts")
 
@@ -55,6 +58,46 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
         if close is not None:
             close()
     return dag
+
+
+def metadata_document(model_id: int, cid: CID, data: bytes) -> dict[str, Any]:
+    """``data`` as a metadata document (a JSON object), or InvalidMetadataDocument saying what
+    the block is instead."""
+    what = f"model {model_id}'s metadata digest names block {cid} ({len(data)} bytes), which is"
+    fix = (
+        f"; the owner can record the digest of a JSON object instead (PUT /v1/models/"
+        f"{model_id}/metadata); the bytes themselves are at GET /v1/artifacts/{cid}"
+    )
+    try:
+        size = file_size(CID(DAG_PB, cid.digest), data)
+    except LedgerError:
+        pass
+    else:
+        raise InvalidMetadataDocument(
+            f"{what} the root of a {size}-byte UnixFS file (a file over one 256 KiB block, "
+            f"such as an artifact), not a JSON metadata document{fix}"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMetadataDocument(
+            f"{what} not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}), so not a "
+            f"JSON metadata document{fix}"
+        ) from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidMetadataDocument(f"{what} text but not JSON ({exc}){fix}") from None
+    except RecursionError:
+        raise InvalidMetadataDocument(f"{what} JSON nested too deeply to read{fix}") from None
+    if not isinstance(doc, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(doc), "a number"
+        )
+        raise InvalidMetadataDocument(
+            f"{what} JSON but {kind}; a metadata document is a JSON object{fix}"
+        )
+    return doc
 
 
 class ArtifactIndex:
@@ -291,8 +334,7 @@ class ArtifactService:
             raise NotFound(
                 f"the store does not hold model {model.model_id}'s metadata document {cid}"
             )
-        doc: dict[str, Any] = json.loads(store.get_bytes(cid))
-        return doc, grant
+        return metadata_document(model.model_id, cid, store.get_bytes(cid)), grant
 
     def authorize_read(
         self, cid: CID, account: str | None, *, model_id: int | None = None

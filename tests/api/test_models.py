@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from service.store.embedded import EmbeddedStore
 from tests.api.conftest import (
     MEMBER2,
     OUTSIDER,
@@ -15,6 +16,8 @@ from tests.api.conftest import (
     assert_contract_error,
     assert_problem,
     cid_of,
+    digest_of,
+    fresh_artifact,
     unique_name,
 )
 
@@ -186,6 +189,35 @@ def test_metadata_failures(api: Api) -> None:
 
     r = api.put(f"/v1/models/{model['model_id']}/metadata", json={"metadata_digest": "0x12", **sig})
     assert_problem(r, 422, "/problems/invalid-request", "metadata_digest")
+
+
+def test_a_metadata_digest_naming_a_block_that_is_not_a_document(api: Api) -> None:
+    """Whatever block a model's metadata digest names, the answer says what it is (409)."""
+    run = unique_name().encode()
+    blocks = {
+        "JSON but an array": b'["' + run + b'"]',
+        "text but not JSON": b"not json " + run,
+        "not UTF-8 text": b"\xff\xfe" + run,
+    }
+    with EmbeddedStore(api.stack.settings.store_dir) as store:  # the stack's own store
+        for data in blocks.values():
+            store.put(data)
+    big = fresh_artifact()  # two 256 KiB chunks: its digest names a UnixFS file root
+    api.propose(api.register(OWNER)["model_id"], big)
+    cases = [(data, f"({len(data)} bytes), which is {what}") for what, data in blocks.items()]
+    cases.append((big, f"the root of a {len(big)}-byte UnixFS file"))
+    for data, what in cases:
+        model_id = api.register(MEMBER2, metadata_digest=digest_of(data))["model_id"]
+        assert_problem(
+            api.get(f"/v1/models/{model_id}/metadata"),
+            409,
+            "/problems/invalid-metadata-document",
+            f"model {model_id}'s metadata digest names block {cid_of(data)}"
+            if len(data) <= 262144
+            else f"model {model_id}'s metadata digest names block",
+            what,
+            f"PUT /v1/models/{model_id}/metadata",
+        )
 
 
 def test_owner_transfer(api: Api) -> None:

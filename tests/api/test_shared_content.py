@@ -131,8 +131,9 @@ def test_a_reader_needs_every_restricted_model_that_references_the_content(
         r = api.get(path, headers=auth)
         assert_problem(r, 403, "/problems/forbidden", READER.address, str(other["model_id"]))
     assert (
-        api.change_rights("grant", other["model_id"], READER.address, ["read_artifacts"], MEMBER2)
-        .status_code
+        api.change_rights(
+            "grant", other["model_id"], READER.address, ["read_artifacts"], MEMBER2
+        ).status_code
         == 200
     )
     for path in download_paths(secret):
