@@ -21,6 +21,9 @@ Guarantees:
   removes blocks of a put or an import still under way.
 - **Bounded memory.** Content streams through in 256 KiB chunks; a put holds at most
   ``2 * writers`` chunks in flight, a get one block at a time.
+- **A missing store is unavailable, not empty.** If the directory is removed, moved or replaced
+  (no ``FORMAT``, ``blocks/`` or ``pins/``), every call raises ``StoreUnavailable`` naming it,
+  never ``ContentNotFound``, and nothing recreates it; calls work again once it is back.
 """
 
 from __future__ import annotations
@@ -92,9 +95,57 @@ class EmbeddedStore(ContentStore):
                 f"{FORMAT.strip()!r}; point GOVLEDGER_DATA_DIR at another directory"
             )
 
+    def _broken(self) -> StoreUnavailable | None:
+        """The error to raise if the store's directory is gone or broken, else None."""
+        try:
+            intact = (
+                (self.root / "FORMAT").is_file()
+                and self._fs.blocks_dir.is_dir()
+                and self._pins_dir.is_dir()
+            )
+        except OSError:
+            intact = False
+        if intact:
+            return None
+        return StoreUnavailable(
+            f"the content store at {self.root} is missing or broken (its FORMAT marker, blocks/ "
+            "or pins/ is gone): restore the directory (or point GOVLEDGER_DATA_DIR at it) and "
+            "retry; nothing recreates it, since an empty store would silently lose content"
+        )
+
+    def _check_present(self) -> None:
+        broken = self._broken()
+        if broken is not None:
+            raise broken
+
+    @contextlib.contextmanager
+    def _available(self) -> Iterator[None]:
+        """Report a missing or broken store as StoreUnavailable, whatever the call saw of it
+        (a missing block, a missing directory, a file in a directory's place)."""
+        try:
+            yield
+        except ContentNotFound as exc:
+            broken = self._broken()
+            if broken is not None:
+                raise broken from exc
+            raise
+        except StoreUnavailable:
+            self._check_present()
+            raise
+        except StoreError:
+            raise
+        except OSError as exc:
+            self._check_present()
+            raise StoreUnavailable(f"the content store at {self.root} failed: {exc}") from exc
+
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._check_present()
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self._check_present()
+            raise StoreUnavailable(f"cannot lock the content store at {self.root}: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -104,7 +155,11 @@ class EmbeddedStore(ContentStore):
     # ------------------------------------------------------------------ put / get
 
     def put(self, data: ByteSource, *, pin: bool = True) -> PutResult:
-        with self._lock(exclusive=False), _BlockWriter(self._fs, self._writers) as writer:
+        with (
+            self._available(),
+            self._lock(exclusive=False),
+            _BlockWriter(self._fs, self._writers) as writer,
+        ):
             builder = FileDagBuilder()
             last: Block | None = None  # the root is always the last block built: hold it back
             for chunk in iter_chunks(data):
@@ -126,10 +181,15 @@ class EmbeddedStore(ContentStore):
 
     def get(self, cid: CidLike) -> Iterator[bytes]:
         root = parse_cid(cid)
-        root_block = self._fs.read(root)
+        with self._available():
+            root_block = self._fs.read(root)
         return self._stream(root, root_block)
 
     def _stream(self, root: CID, root_block: bytes) -> Iterator[bytes]:
+        with self._available():
+            yield from self._pieces(root, root_block)
+
+    def _pieces(self, root: CID, root_block: bytes) -> Iterator[bytes]:
         if root.codec == RAW:
             if root_block:
                 yield root_block
@@ -149,16 +209,20 @@ class EmbeddedStore(ContentStore):
 
     def file_size(self, cid: CidLike) -> int:
         root = parse_cid(cid)
-        return file_size(root, self._fs.read(root))
+        with self._available():
+            return file_size(root, self._fs.read(root))
 
     def has(self, cid: CidLike) -> bool:
-        return self._fs.has(parse_cid(cid))
+        found = self._fs.has(parse_cid(cid))
+        if not found:
+            self._check_present()
+        return found
 
     # ------------------------------------------------------------------ pins and gc
 
     def pin(self, cid: CidLike) -> None:
         root = parse_cid(cid)
-        with self._lock(exclusive=False):
+        with self._available(), self._lock(exclusive=False):
             self._check_complete(root)
             self._add_pin(root)
 
@@ -179,19 +243,25 @@ class EmbeddedStore(ContentStore):
 
     def unpin(self, cid: CidLike) -> None:
         root = parse_cid(cid)
-        with self._lock(exclusive=False), contextlib.suppress(FileNotFoundError):
+        with (
+            self._available(),
+            self._lock(exclusive=False),
+            contextlib.suppress(FileNotFoundError),
+        ):
             (self._pins_dir / str(root)).unlink()
             sync_dir(self._pins_dir)
 
     def pins(self) -> list[CID]:
         found = []
-        for entry in sorted(os.listdir(self._pins_dir)):
+        with self._available():
+            entries = sorted(os.listdir(self._pins_dir))
+        for entry in entries:
             with contextlib.suppress(StoreError):
                 found.append(parse_cid(entry))
         return found
 
     def gc(self) -> int:
-        with self._lock(exclusive=True):
+        with self._available(), self._lock(exclusive=True):
             live: set[bytes] = set()
             for root in self.pins():
                 try:
@@ -218,10 +288,15 @@ class EmbeddedStore(ContentStore):
 
     def export_car(self, cid: CidLike) -> Iterator[bytes]:
         root = parse_cid(cid)
-        self._fs.read(root)  # fail now, not mid-stream, if the root is missing or corrupted
+        with self._available():
+            self._fs.read(root)  # fail now, not mid-stream, if the root is missing or corrupted
         return self._car_stream(root)
 
     def _car_stream(self, root: CID) -> Iterator[bytes]:
+        with self._available():
+            yield from self._car_sections(root)
+
+    def _car_sections(self, root: CID) -> Iterator[bytes]:
         yield car_header([root])
         for block_cid, block in walk_dag(root, self._fs.read):
             data = block if block is not None else self._fs.read(block_cid)
@@ -231,7 +306,7 @@ class EmbeddedStore(ContentStore):
     def import_car(self, car: CarSource, *, pin_roots: bool = True) -> list[CID]:
         reader = CarReader(as_readable(car))
         roots = list(reader.roots)
-        with self._lock(exclusive=False):
+        with self._available(), self._lock(exclusive=False):
             staging = Path(tempfile.mkdtemp(prefix="import-", dir=self._fs.tmp_dir))
             try:
                 staged = self._stage(reader, staging)
