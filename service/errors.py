@@ -105,6 +105,14 @@ class PayloadTooLarge(InvalidInput):
     """The request body is larger than the configured bound (HTTP 413)."""
 
 
+class QuotaExceeded(LedgerError):
+    """The acting account has used its quota; retry after ``retry_after`` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(LedgerError):
     """A backend the request needs is not reachable now; retry later (HTTP 503)."""
 

@@ -22,15 +22,18 @@ from service.api.routes import (
     auth,
     health,
     members,
+    metadata,
     models,
     rights,
     versions,
 )
+from service.bookkeeping import Bookkeeping
 from service.chain.ledger import Ledger
 from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.domain.metadata import MetadataDocuments
 from service.errors import LedgerError
 
 log = logging.getLogger("govledger.service")
@@ -64,6 +67,13 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             settings,
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
+        book = Bookkeeping(settings.bookkeeping_file)
+        app.state.metadata = MetadataDocuments(
+            app.state.backends,
+            settings,
+            book,
+            on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
+        )
         threading.Thread(target=_reconcile, args=(app.state.artifacts,), daemon=True).start()
         yield
         app.state.backends.close()
@@ -81,7 +91,9 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     )
     install_problem_handlers(app)
     install_metrics(app, metrics)
-    for module in (health, actions, models, versions, aliases, rights, members, artifacts, auth):
+    for module in (
+        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth
+    ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)
     return app

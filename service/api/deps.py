@@ -13,6 +13,7 @@ from service.config import Settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.domain.metadata import MetadataDocuments
 from service.store.base import ContentStore
 
 _bearer = HTTPBearer(
@@ -44,6 +45,11 @@ def _artifacts(request: Request) -> ArtifactService:
     return artifacts
 
 
+def _metadata(request: Request) -> MetadataDocuments:
+    metadata: MetadataDocuments = request.app.state.metadata
+    return metadata
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -73,6 +79,7 @@ BackendsDep = Annotated[Backends, Depends(_backends)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
+MetadataDep = Annotated[MetadataDocuments, Depends(_metadata)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]

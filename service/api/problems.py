@@ -27,6 +27,7 @@ from service.errors import (
     LedgerError,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     ServiceUnavailable,
     SignatureRejected,
     StoreError,
@@ -49,6 +50,7 @@ _MAPPING: list[tuple[type[BaseException], int, str]] = [
     (NotFound, 404, "Not found"),
     (ContentNotFound, 404, "Content not found"),
     (Conflict, 409, "Conflict"),
+    (QuotaExceeded, 429, "Quota exceeded"),
     (InvalidCID, 422, "Invalid CID"),
     (UnsupportedCID, 422, "Unsupported CID"),
     (CarError, 422, "Invalid CAR file"),
@@ -120,6 +122,8 @@ def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
+    if isinstance(exc, QuotaExceeded):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, SignatureRejected):
         headers["WWW-Authenticate"] = 'EIP712 realm="govledger"'
     elif isinstance(exc, Unauthenticated):

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from service.cli.context import state
-from service.cli.output import CliError, command, emit, fields, stderr, transfer_progress
-from service.cli.session import sign_in
-from service.client import ClientError, Download
+from service.cli.output import CliError, command, emit, fields, transfer_progress
+from service.cli.session import signed_in_if_asked
+from service.client import Download
 
 app = typer.Typer(help="Artifacts: verified downloads.", no_args_is_help=True)
 
@@ -44,19 +44,7 @@ def download(
             assert cid is not None
             return client.download_artifact(cid, output, progress=progress)
 
-    try:
-        done = fetch()
-    except ClientError as exc:
-        if exc.status != 401:
-            raise
-        if not s.has_key():
-            raise CliError(
-                f"{exc.detail.split(';')[0]}: sign in first (`govledger --as NAME login`) or "
-                "give a key with --as / --dev-account"
-            ) from None
-        stderr().print(f"signing in as {s.address()} ({exc.detail.split(';')[0]})")
-        sign_in(client)
-        done = fetch()
+    done = signed_in_if_asked(fetch)
     emit(
         {"path": str(done.path), "cid": done.cid, "size": done.size, "verified": True},
         lambda: fields(

@@ -24,7 +24,6 @@ from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.context import Backends
 from service.errors import (
     Forbidden,
-    InvalidInput,
     InvalidMetadataDocument,
     LedgerError,
     NotFound,
@@ -298,25 +297,6 @@ class ArtifactService:
     def _pin_lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._pin_locks.setdefault(key, threading.Lock())
-
-    # ---------------------------------------------------------------- metadata documents
-
-    def store_metadata(self, data: bytes) -> tuple[CID, int]:
-        """Store a metadata document (a JSON object, one block) and pin it."""
-        if len(data) > self.settings.max_metadata_bytes:
-            raise PayloadTooLarge(
-                f"the metadata document has {len(data)} bytes; the limit is "
-                f"{self.settings.max_metadata_bytes}: keep detail in artifacts, not metadata"
-            )
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise InvalidInput(f"the metadata document is not JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise InvalidInput("the metadata document must be a JSON object")
-        put = self.backends.store.put(data, pin=True)
-        self._on_bytes("in", put.size)
-        return put.cid, put.size
 
     # ---------------------------------------------------------------- reads
 

@@ -112,7 +112,7 @@ def test_unknown_model_is_404(api: Api) -> None:
 def test_metadata_document_round_trip(api: Api) -> None:
     doc = {"description": "MLP on digits", "framework": "pytorch", "run": unique_name()}
     raw = json.dumps(doc, indent=1).encode()
-    r = api.post("/v1/metadata", content=raw, headers={"content-type": "application/json"})
+    r = api.metadata_request(raw)
     assert r.status_code == 201, r.text
     stored = r.json()
     # the document is stored as sent: one raw block, its digest the sha2-256 of the bytes
@@ -144,21 +144,14 @@ def test_metadata_document_round_trip(api: Api) -> None:
 
 def test_metadata_failures(api: Api) -> None:
     assert_problem(
-        api.post("/v1/metadata", json=["not", "an", "object"]),
+        api.metadata_request(json.dumps(["not", "an", "object"]).encode()),
         422,
         "/problems/invalid-input",
         "JSON object",
     )
-    assert_problem(
-        api.post(
-            "/v1/metadata", content=b"{not json", headers={"content-type": "application/json"}
-        ),
-        422,
-        "/problems/invalid-input",
-        "not JSON",
-    )
+    assert_problem(api.metadata_request(b"{not json"), 422, "/problems/invalid-input", "not JSON")
     big = {"blob": "x" * (256 * 1024)}
-    assert_problem(api.post("/v1/metadata", json=big), 413, "/problems/payload-too-large", "262144")
+    assert_problem(api.metadata_request(big), 413, "/problems/payload-too-large", "262144")
 
     # a digest the store does not hold
     model = api.register(OWNER)

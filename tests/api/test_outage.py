@@ -114,7 +114,8 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         # what the deployment record or the store alone can answer still works
         assert api.ok("/v1/info")["chain_id"] == 31337
         assert api.ok("/v1/auth/nonce")["chain_id"] == 31337
-        assert api.post("/v1/metadata", json={"during": "outage"}).status_code == 201
+        # storing metadata needs the chain too (only members may, asked of the chain now)
+        assert_unavailable(api.metadata_request({"during": "outage"}), "metadata")
         assert api.get("/metrics").status_code == 200
 
         stack.start_chain()
@@ -122,6 +123,7 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         assert api.ok("/ready")["ready"] is True
         assert {path: api.get(path).status_code for path in reads} == answered
         assert api.get(f"/v1/versions/{version_id}/artifact").content == data
+        assert api.metadata_request({"during": "outage"}).status_code == 201
         r = api.post("/v1/models", json=register)  # the signature made before the outage
         assert r.status_code == 201, r.text
         assert r.json()["model"]["name"] == name
@@ -164,7 +166,7 @@ def test_store_down_is_503_and_recovers(kubo_behind_a_switch: tuple[Stack, TcpSw
         unavailable = "/problems/store-unavailable"
         assert_unavailable(api.get(download), "download", unavailable)
         assert_unavailable(api.get(f"/v1/artifacts/{cid_of(data)}"), "by CID", unavailable)
-        assert_unavailable(api.post("/v1/metadata", json={"a": 1}), "metadata", unavailable)
+        assert_unavailable(api.metadata_request({"a": 1}), "metadata", unavailable)
         other = fresh_artifact()
         assert_unavailable(api.upload(model_id, other), "upload", unavailable)
         # what lives on chain alone is still served, and the refused upload proposed nothing

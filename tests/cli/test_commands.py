@@ -182,6 +182,28 @@ def test_login_logout_and_restricted_download(
     assert auto.exit_code == 0 and f"signing in as {accounts[1].address}" in auto.stderr
 
 
+def test_metadata_is_signed_and_restricted_metadata_needs_a_session(
+    cli: Cli, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"description": "restricted notes", "id": unique("n")}))
+    name = unique("secret-meta")
+    # storing the document is signed by the acting account, which must be a member
+    outsider = cli("--dev-account", "5", "models", "register", name, "--metadata", str(meta))
+    assert outsider.exit_code == 1
+    assert f"{accounts[5].address} is not a member" in outsider.stderr
+    ok(cli("--dev-account", "1", "models", "register", name, "--restricted", "--metadata",
+           str(meta)))  # fmt: skip
+
+    anonymous = cli("models", "metadata", name)
+    assert anonymous.exit_code == 1
+    assert "restricted model" in anonymous.stderr and "login" in anonymous.stderr
+    signed_in = cli("--dev-account", "1", "models", "metadata", name)
+    assert signed_in.exit_code == 0, signed_in.output
+    assert f"signing in as {accounts[1].address}" in signed_in.stderr
+    assert json.loads(signed_in.stdout) == json.loads(meta.read_text())
+
+
 def test_errors_print_one_red_line_and_exit_1(cli: Cli, weights: Path) -> None:
     missing = cli("models", "show", unique("nobody"))
     assert missing.exit_code == 1

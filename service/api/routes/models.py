@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from service.api.caching import RESTRICTED_CACHING
 from service.api.deps import AccountDep, ArtifactsDep, LedgerDep
@@ -18,7 +18,6 @@ from service.api.schemas import (
     ModelPublic,
     ModelWritten,
     ReadPolicyUpdate,
-    StoredContent,
     TransactionPublic,
 )
 from service.chain.ledger import ActionReceipt, Ledger
@@ -136,43 +135,6 @@ def set_read_policy(model_id: ModelId, body: ReadPolicyUpdate, ledger: LedgerDep
         ledger, "SetReadPolicy", {"modelId": model_id, "restricted": body.restricted}, body
     )
     return _written(ledger, model_id, receipt)
-
-
-@router.post(
-    "/metadata",
-    response_model=StoredContent,
-    status_code=201,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"type": "object"},
-                    "example": {"description": "MLP on sklearn digits", "framework": "pytorch"},
-                }
-            },
-        }
-    },
-)
-async def store_metadata(request: Request, artifacts: ArtifactsDep) -> StoredContent:
-    """Store a metadata document (a JSON object, at most one 256 KiB block); returns its digest."""
-    from starlette.concurrency import run_in_threadpool
-
-    data = await _read_bounded(request, artifacts.settings.max_metadata_bytes)
-    cid, size = await run_in_threadpool(artifacts.store_metadata, data)
-    return StoredContent(cid=str(cid), digest="0x" + cid.digest.hex(), size=size)
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    from service.errors import PayloadTooLarge
-
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"the document is larger than {limit} bytes; keep metadata small")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ledger_address(value: str) -> str:
