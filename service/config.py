@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         description="Furthest a StoreMetadata signature's deadline may lie ahead of the "
         "service's clock, in seconds.",
     )
+    gc_grace_s: int = Field(
+        default=24 * 3600,
+        description="How long a pinned root that nothing on chain references is kept before "
+        "garbage collection unpins it, in seconds (counted from when it was pinned).",
+    )
+    gc_interval_s: int = Field(
+        default=3600,
+        description="Seconds between the service's garbage collections of the content store; "
+        "0 turns them off (`govledger store gc` still works).",
+    )
     siwe_domain: str = Field(
         default="",
         description="The domain Sign-In with Ethereum messages must name; unset means "

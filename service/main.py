@@ -33,6 +33,7 @@ from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.domain.gc import StoreCollector
 from service.domain.metadata import MetadataDocuments
 from service.errors import LedgerError
 
@@ -74,8 +75,23 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             book,
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
+        artifacts_service: ArtifactService = app.state.artifacts
+        app.state.collector = StoreCollector(
+            app.state.backends,
+            book,
+            referenced=lambda: artifacts_service.index.referenced_digests(),
+        )
         threading.Thread(target=_reconcile, args=(app.state.artifacts,), daemon=True).start()
+        stop = threading.Event()
+        if settings.gc_interval_s > 0:
+            threading.Thread(
+                target=_collect_periodically,
+                args=(app.state.collector, settings, stop),
+                name="store-gc",
+                daemon=True,
+            ).start()
         yield
+        stop.set()
         app.state.backends.close()
 
     app = FastAPI(
@@ -137,3 +153,17 @@ def _reconcile(artifacts: ArtifactService) -> None:
         return
     if pinned:
         log.warning("re-pinned %d artifacts recorded on chain", pinned)
+
+
+def _collect_periodically(
+    collector: StoreCollector, settings: Settings, stop: threading.Event
+) -> None:
+    """Collect the content store's garbage every ``gc_interval_s`` until ``stop`` is set; a
+    collection that cannot run (chain or store down) is skipped until the next one."""
+    while not stop.wait(settings.gc_interval_s):
+        try:
+            collector.collect(grace_s=settings.gc_grace_s)
+        except LedgerError as exc:
+            log.warning("garbage collection skipped: %s", exc)
+        except Exception:
+            log.exception("garbage collection failed")

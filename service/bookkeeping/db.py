@@ -128,16 +128,20 @@ class Bookkeeping:
                 (cid, now),
             )
 
-    def pinned_since(self, cids: Iterable[str], now: float) -> dict[str, float]:
-        """When each of ``cids`` was first known pinned; those never seen are recorded as
-        pinned ``now``. Records of roots not in ``cids`` (no longer pinned) are dropped."""
+    def pinned_since(
+        self, cids: Iterable[str], now: float, *, record: bool = True
+    ) -> dict[str, float]:
+        """When each of ``cids`` (the roots pinned now) was last known pinned; one never seen
+        counts as pinned ``now``. With ``record``, that is written down, and the records of
+        roots not in ``cids`` (no longer pinned) are dropped; without, nothing changes."""
         wanted = set(cids)
         with self._transaction() as db:
             known = dict(db.execute("SELECT cid, pinned_at FROM pinned").fetchall())
-            gone = [(c,) for c in known if c not in wanted]
-            db.executemany("DELETE FROM pinned WHERE cid = ?", gone)
-            new = [(c, now) for c in wanted if c not in known]
-            db.executemany("INSERT INTO pinned (cid, pinned_at) VALUES (?, ?)", new)
+            if record:
+                gone = [(c,) for c in known if c not in wanted]
+                db.executemany("DELETE FROM pinned WHERE cid = ?", gone)
+                new = [(c, now) for c in wanted if c not in known]
+                db.executemany("INSERT INTO pinned (cid, pinned_at) VALUES (?, ?)", new)
         return {c: known.get(c, now) for c in wanted}
 
     def unpin_if_pinned_before(self, cid: str, before: float, unpin: Callable[[], None]) -> bool:

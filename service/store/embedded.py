@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from service.store.unixfs import (
     LeafRef,
     file_size,
     iter_file_plan,
+    node_links,
     walk_dag,
 )
 
@@ -260,7 +261,7 @@ class EmbeddedStore(ContentStore):
                 found.append(parse_cid(entry))
         return found
 
-    def gc(self) -> int:
+    def gc(self, *, keep: Callable[[], Iterable[CidLike]] | None = None) -> int:
         with self._available(), self._lock(exclusive=True):
             live: set[bytes] = set()
             for root in self.pins():
@@ -272,6 +273,8 @@ class EmbeddedStore(ContentStore):
                         f"gc stopped, nothing removed: pinned {root} cannot be walked ({exc})",
                         cid=exc.cid,
                     ) from exc
+            if keep is not None:
+                self._mark_present(keep(), live)
             removed = 0
             for digest in list(self._fs.digests()):
                 if digest not in live:
@@ -283,6 +286,24 @@ class EmbeddedStore(ContentStore):
                 else:
                     entry.unlink(missing_ok=True)
             return removed
+
+    def _mark_present(self, roots: Iterable[CidLike], live: set[bytes]) -> None:
+        """Add to ``live`` every block present of the DAGs under ``roots``; a missing block, or
+        one that is not dag-pb, ends the walk there (what is present is kept)."""
+        seen: set[CID] = set()
+        stack = [parse_cid(root) for root in roots]
+        while stack:
+            cid = stack.pop()
+            if cid in seen or not self._fs.has(cid):
+                continue
+            seen.add(cid)
+            live.add(cid.digest)
+            if cid.codec == RAW:
+                continue
+            try:
+                stack.extend(node_links(cid, self._fs.read(cid)))
+            except StoreError:
+                continue
 
     # ------------------------------------------------------------------ CAR
 
