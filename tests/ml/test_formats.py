@@ -36,6 +36,7 @@ from service.ml.formats import (
     validate_artifact,
     with_sorted_metadata,
 )
+from service.ml.torch_export_format import is_torch_export_archive
 
 with_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
@@ -295,6 +296,17 @@ def test_the_header_is_bounded_by_a_documented_constant() -> None:
         "safetensors", len(header).to_bytes(8, "little") + header + bytes(4)
     )
     assert (summary.header_size, summary.names) == (MAX_HEADER_BYTES, ("t",))
+
+
+def test_a_torch_export_archive_is_told_by_structure_alone(
+    model_pt2: bytes, model_safetensors: bytes, model_pickle: bytes
+) -> None:
+    """What the CLI's download warning relies on: the zip directory, nothing unpickled."""
+    assert is_torch_export_archive([model_pt2[i : i + 1000] for i in range(0, 50_000, 1000)]
+                                   + [model_pt2[50_000:]])  # fmt: skip
+    assert not is_torch_export_archive([model_safetensors])
+    assert not is_torch_export_archive([model_pickle])  # a zip, but torch.save's
+    assert not is_torch_export_archive([])
 
 
 def test_pickles_presented_as_safetensors_are_named_as_such(model_pickle: bytes) -> None:
