@@ -7,7 +7,6 @@ one 256 KiB chunk), else the raw CID (see ``resolve_cid``).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,10 +21,9 @@ from service.chain.types import ModelRecord, Rights, VersionKind, VersionRecord
 from service.config import Settings
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.context import Backends
+from service.domain.metadata import metadata_document
 from service.errors import (
     Forbidden,
-    InvalidMetadataDocument,
-    LedgerError,
     NotFound,
     PayloadTooLarge,
     Unauthenticated,
@@ -33,8 +31,7 @@ from service.errors import (
 )
 from service.ml.formats import artifact_validator
 from service.store.base import ContentStore
-from service.store.cid import CID, DAG_PB, cid_from_digest, parse_cid
-from service.store.unixfs import file_size
+from service.store.cid import CID, cid_from_digest, parse_cid
 
 log = logging.getLogger("govledger.artifacts")
 
@@ -57,46 +54,6 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
         if close is not None:
             close()
     return dag
-
-
-def metadata_document(model_id: int, cid: CID, data: bytes) -> dict[str, Any]:
-    """``data`` as a metadata document (a JSON object), or InvalidMetadataDocument saying what
-    the block is instead."""
-    what = f"model {model_id}'s metadata digest names block {cid} ({len(data)} bytes), which is"
-    fix = (
-        f"; the owner can record the digest of a JSON object instead (PUT /v1/models/"
-        f"{model_id}/metadata); the bytes themselves are at GET /v1/artifacts/{cid}"
-    )
-    try:
-        size = file_size(CID(DAG_PB, cid.digest), data)
-    except LedgerError:
-        pass
-    else:
-        raise InvalidMetadataDocument(
-            f"{what} the root of a {size}-byte UnixFS file (a file over one 256 KiB block, "
-            f"such as an artifact), not a JSON metadata document{fix}"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidMetadataDocument(
-            f"{what} not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}), so not a "
-            f"JSON metadata document{fix}"
-        ) from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise InvalidMetadataDocument(f"{what} text but not JSON ({exc}){fix}") from None
-    except RecursionError:
-        raise InvalidMetadataDocument(f"{what} JSON nested too deeply to read{fix}") from None
-    if not isinstance(doc, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-            type(doc), "a number"
-        )
-        raise InvalidMetadataDocument(
-            f"{what} JSON but {kind}; a metadata document is a JSON object{fix}"
-        )
-    return doc
 
 
 class ArtifactIndex:
@@ -325,12 +282,17 @@ class ArtifactService:
         references is open. No reference can widen access: an open model naming a restricted
         artifact's digest opens nothing, and a restricted reference made by anyone narrows it.
         """
-        model_ids = self.index.models_for(cid.digest)
+        return self._authorize(cid.digest, str(cid), account, model_id)
+
+    def _authorize(
+        self, digest: bytes, what: str, account: str | None, model_id: int | None
+    ) -> ReadGrant:
+        model_ids = self.index.models_for(digest)
         if model_id is not None:
             model_ids.add(model_id)
         if not model_ids:
             raise NotFound(
-                f"no model or version on chain references {cid}; only content the ledger "
+                f"no model or version on chain references {what}; only content the ledger "
                 "records can be downloaded",
             )
         ledger = self.backends.ledger
@@ -340,14 +302,14 @@ class ArtifactService:
         listed = ", ".join(map(str, restricted))
         if account is None:
             raise Unauthenticated(
-                f"{cid} is referenced by restricted model(s) {listed}; sign in with Ethereum "
+                f"{what} is referenced by restricted model(s) {listed}; sign in with Ethereum "
                 "(GET /v1/auth/nonce, POST /v1/auth/login) and send the session token"
             )
         refused = [m for m in restricted if not ledger.can_read(m, account)]
         if refused:
             raise Forbidden(
                 f"{account} holds no read right on restricted model(s) "
-                f"{', '.join(map(str, refused))} that reference {cid}; content is served only "
+                f"{', '.join(map(str, refused))} that reference {what}; content is served only "
                 "to accounts that may read every restricted model referencing it: ask the "
                 "owners to grant read_artifacts"
             )
@@ -361,8 +323,9 @@ class ArtifactService:
     def open_version(self, version_id: int, account: str | None) -> OpenedContent:
         """A version's artifact, readable per the version's model (and the rule above)."""
         version = self.backends.ledger.version(version_id)
-        cid = self.version_cid(version)
-        return self._open(cid, self.authorize_read(cid, account, model_id=version.model_id))
+        what = f"version {version_id}'s artifact (digest 0x{version.artifact_digest.hex()})"
+        grant = self._authorize(version.artifact_digest, what, account, version.model_id)
+        return self._open(self.version_cid(version), grant)  # after: nothing said unauthorized
 
     def _open(self, cid: CID, grant: ReadGrant) -> OpenedContent:
         store = self.backends.store

@@ -8,6 +8,9 @@ ahead than ``metadata_signature_ttl_s``), the signature, that the actor is a mem
 now, and that the actor's quota has room. Then the bytes must be a JSON object whose digest is
 the signed one, and fit the quota; only then are they stored and pinned. A refused request
 stores nothing.
+
+Reading one back (``metadata_document``) says what the block is when a digest on chain names
+something that is not a JSON object.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -24,10 +28,18 @@ from service.chain.actions import store_metadata_statement
 from service.config import Settings
 from service.domain.context import Backends
 from service.domain.quota import StorageQuota
-from service.errors import Forbidden, InvalidInput, PayloadTooLarge, SignatureRejected
+from service.errors import (
+    Forbidden,
+    InvalidInput,
+    InvalidMetadataDocument,
+    LedgerError,
+    PayloadTooLarge,
+    SignatureRejected,
+)
 from service.store.base import PutResult
 from service.store.chunker import iter_chunks
-from service.store.unixfs import compute_cid
+from service.store.cid import CID, DAG_PB
+from service.store.unixfs import compute_cid, file_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,3 +145,43 @@ class MetadataDocuments:
             raise
         self._on_bytes("in", put.size)
         return put
+
+
+def metadata_document(model_id: int, cid: CID, data: bytes) -> dict[str, Any]:
+    """``data`` as a metadata document (a JSON object), or InvalidMetadataDocument saying what
+    the block is instead."""
+    what = f"model {model_id}'s metadata digest names block {cid} ({len(data)} bytes), which is"
+    fix = (
+        f"; the owner can record the digest of a JSON object instead (PUT /v1/models/"
+        f"{model_id}/metadata); the bytes themselves are at GET /v1/artifacts/{cid}"
+    )
+    try:
+        size = file_size(CID(DAG_PB, cid.digest), data)
+    except LedgerError:
+        pass
+    else:
+        raise InvalidMetadataDocument(
+            f"{what} the root of a {size}-byte UnixFS file (a file over one 256 KiB block, "
+            f"such as an artifact), not a JSON metadata document{fix}"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMetadataDocument(
+            f"{what} not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}), so not a "
+            f"JSON metadata document{fix}"
+        ) from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidMetadataDocument(f"{what} text but not JSON ({exc}){fix}") from None
+    except RecursionError:
+        raise InvalidMetadataDocument(f"{what} JSON nested too deeply to read{fix}") from None
+    if not isinstance(doc, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(doc), "a number"
+        )
+        raise InvalidMetadataDocument(
+            f"{what} JSON but {kind}; a metadata document is a JSON object{fix}"
+        )
+    return doc

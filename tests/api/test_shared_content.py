@@ -190,3 +190,18 @@ def test_model_metadata_follows_the_same_rule(api: Api) -> None:
     r = api.get(f"/v1/models/{open_model['model_id']}/metadata")
     assert r.status_code == 200, r.text
     assert r.json() == {"description": json.dumps(doc)}
+
+
+def test_nothing_is_said_about_a_restricted_version_before_the_reader_is_allowed(
+    api: Api, ledger: Ledger
+) -> None:
+    """Whether the store holds a restricted version's artifact is not told to a stranger."""
+    model = api.register(MEMBER3, restricted=True)
+    missing = bytes(range(32))  # recorded with the plain call; no bytes were ever uploaded
+    version_id = ledger.propose_version(MEMBER3, model["model_id"], missing, direct=True)
+    path = f"/v1/versions/{version_id}/artifact"
+    assert_problem(api.get(path), 401, "/problems/unauthenticated", f"version {version_id}")
+    auth = {"authorization": f"Bearer {api.login(MEMBER2)}"}
+    assert_problem(api.get(path, headers=auth), 403, "/problems/forbidden", MEMBER2.address)
+    owner = {"authorization": f"Bearer {api.login(MEMBER3)}"}
+    assert_problem(api.get(path, headers=owner), 404, "/problems/not-found", "does not hold")
