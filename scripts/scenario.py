@@ -101,7 +101,7 @@ def run(client: GovLedgerClient) -> None:
     step(4, "Register the model (owner)")
     model_doc = {"name": MODEL_NAME, "task": "digit classification (8x8 images)",
                  "framework": "pytorch", "architecture": "mlp 64-128-64-10"}  # fmt: skip
-    model_meta = client.store_metadata(model_doc)
+    model_meta = client.store_metadata(owner, model_doc)  # signed: members only
     try:
         model_id = client.get_model_by_name(MODEL_NAME).model_id
         say(f"model {MODEL_NAME!r} exists already: id {model_id}")
@@ -121,7 +121,7 @@ def run(client: GovLedgerClient) -> None:
         },
         "training": {"seed": metrics.seed, "epochs": metrics.epochs, "data": "sklearn load_digits"},
     }
-    version_meta = client.store_metadata(version_doc)
+    version_meta = client.store_metadata(owner, version_doc)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "digits-mlp.safetensors"
         path.write_bytes(weights)

@@ -57,6 +57,29 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(
         default=256 * 1024, description="Largest metadata document, in bytes (one raw block)."
     )
+    metadata_quota_documents: int = Field(
+        default=1000,
+        description="Metadata documents one account may store per rolling 24 hours.",
+    )
+    metadata_quota_bytes: int = Field(
+        default=64 * 1024**2,
+        description="Bytes of metadata documents one account may store per rolling 24 hours.",
+    )
+    metadata_signature_ttl_s: int = Field(
+        default=3600,
+        description="Furthest a StoreMetadata signature's deadline may lie ahead of the "
+        "service's clock, in seconds.",
+    )
+    gc_grace_s: int = Field(
+        default=24 * 3600,
+        description="How long a pinned root that nothing on chain references is kept before "
+        "garbage collection unpins it, in seconds (counted from when it was pinned).",
+    )
+    gc_interval_s: int = Field(
+        default=3600,
+        description="Seconds between the service's garbage collections of the content store; "
+        "0 turns them off (`govledger store gc` still works).",
+    )
     siwe_domain: str = Field(
         default="",
         description="The domain Sign-In with Ethereum messages must name; unset means "
@@ -121,6 +144,10 @@ class Settings(BaseSettings):
     @property
     def journal_file(self) -> Path:
         return self.data_dir / "journal.sqlite3"
+
+    @property
+    def bookkeeping_file(self) -> Path:
+        return self.data_dir / "bookkeeping.sqlite"
 
 
 @lru_cache

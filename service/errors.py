@@ -97,8 +97,20 @@ class Unauthenticated(LedgerError):
     """The request needs a sign-in session and has none, or an expired one (HTTP 401)."""
 
 
+class InvalidMetadataDocument(Conflict):
+    """A metadata digest on chain names a block that is not a JSON object (HTTP 409)."""
+
+
 class PayloadTooLarge(InvalidInput):
     """The request body is larger than the configured bound (HTTP 413)."""
+
+
+class QuotaExceeded(LedgerError):
+    """The acting account has used its quota; retry after ``retry_after`` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(LedgerError):

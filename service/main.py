@@ -22,15 +22,19 @@ from service.api.routes import (
     auth,
     health,
     members,
+    metadata,
     models,
     rights,
     versions,
 )
+from service.bookkeeping import Bookkeeping
 from service.chain.ledger import Ledger
 from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.domain.gc import StoreCollector
+from service.domain.metadata import MetadataDocuments
 from service.errors import LedgerError
 from service.journal.recovery import Keeper, Recovery
 
@@ -65,6 +69,21 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             settings,
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
+        book = Bookkeeping(settings.bookkeeping_file)
+        app.state.metadata = MetadataDocuments(
+            app.state.backends,
+            settings,
+            book,
+            on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
+        )
+        artifacts_service: ArtifactService = app.state.artifacts
+        backends_: Backends = app.state.backends
+        app.state.collector = StoreCollector(
+            backends_,
+            book,
+            referenced=lambda: artifacts_service.index.referenced_digests(),
+            keep=lambda: backends_.journal.cids_needed(),  # uploads the journal may yet record
+        )
         metrics.watch_journal(lambda: app.state.backends)
         threading.Thread(
             target=_start_up, args=(app.state.backends, app.state.artifacts), daemon=True
@@ -72,7 +91,16 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         keeper = Keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
+        stop = threading.Event()
+        if settings.gc_interval_s > 0:
+            threading.Thread(
+                target=_collect_periodically,
+                args=(app.state.collector, settings, stop),
+                name="store-gc",
+                daemon=True,
+            ).start()
         yield
+        stop.set()
         keeper.stop()
         app.state.backends.close()
 
@@ -89,7 +117,9 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     )
     install_problem_handlers(app)
     install_metrics(app, metrics)
-    for module in (health, actions, models, versions, aliases, rights, members, artifacts, auth):
+    for module in (
+        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth
+    ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)
     return app
@@ -151,3 +181,17 @@ def _start_up(backends: Backends, artifacts: ArtifactService) -> None:
         log.warning("pin reconciliation skipped: %s", exc)
     except Exception:
         log.exception("pin reconciliation failed")
+
+
+def _collect_periodically(
+    collector: StoreCollector, settings: Settings, stop: threading.Event
+) -> None:
+    """Collect the content store's garbage every ``gc_interval_s`` until ``stop`` is set; a
+    collection that cannot run (chain or store down) is skipped until the next one."""
+    while not stop.wait(settings.gc_interval_s):
+        try:
+            collector.collect(grace_s=settings.gc_grace_s)
+        except LedgerError as exc:
+            log.warning("garbage collection skipped: %s", exc)
+        except Exception:
+            log.exception("garbage collection failed")

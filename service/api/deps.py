@@ -13,6 +13,7 @@ from service.config import Settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
+from service.domain.metadata import MetadataDocuments
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
@@ -49,6 +50,11 @@ def _artifacts(request: Request) -> ArtifactService:
     return artifacts
 
 
+def _metadata(request: Request) -> MetadataDocuments:
+    metadata: MetadataDocuments = request.app.state.metadata
+    return metadata
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -79,6 +85,7 @@ LedgerDep = Annotated[Ledger, Depends(_ledger)]
 RelayerDep = Annotated[Relayer, Depends(_relayer)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
+MetadataDep = Annotated[MetadataDocuments, Depends(_metadata)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]

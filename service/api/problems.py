@@ -28,6 +28,7 @@ from service.errors import (
     LedgerError,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
     ServiceUnavailable,
     SignatureRejected,
     StoreError,
@@ -50,6 +51,7 @@ _MAPPING: list[tuple[type[BaseException], int, str]] = [
     (NotFound, 404, "Not found"),
     (ContentNotFound, 404, "Content not found"),
     (Conflict, 409, "Conflict"),
+    (QuotaExceeded, 429, "Quota exceeded"),
     (InvalidCID, 422, "Invalid CID"),
     (UnsupportedCID, 422, "Unsupported CID"),
     (CarError, 422, "Invalid CAR file"),
@@ -124,6 +126,8 @@ def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
     retry_after = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, QuotaExceeded):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, SignatureRejected):
         headers["WWW-Authenticate"] = 'EIP712 realm="govledger"'
     elif isinstance(exc, Unauthenticated):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.chain.types import (
     Ballot,
@@ -42,6 +42,31 @@ SignatureHex = Annotated[
         "(65 bytes r, s, v for an ordinary account)",
     ),
 ]
+UINT256_MAX = 2**256 - 1
+UINT64_MAX = 2**64 - 1
+EXACT_FLOAT_MAX = 2**53
+
+
+def integral(value: Any) -> Any:
+    """JSON numbers with a zero fraction (``961.0``) are integers under the JSON Schema the
+    OpenAPI publishes: take them as ints, exactly (up to 2**53, where every such number is
+    exact), and refuse the rest with a message saying why. Booleans stay refused."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"must be an integer, not {value!r}")
+        if abs(value) > EXACT_FLOAT_MAX:
+            raise ValueError(
+                f"{value!r} has a fraction or exponent and is above 2**53, where such numbers "
+                "are not exact: write the integer with digits only"
+            )
+        return int(value)
+    return value
+
+
+Uint256 = Annotated[int, Field(ge=0, le=UINT256_MAX), BeforeValidator(integral)]
+"""A Solidity uint256: 0 to 2**256 - 1 (larger numbers are refused with 422, not sent on)."""
+Uint64 = Annotated[int, Field(ge=0, le=UINT64_MAX), BeforeValidator(integral)]
+
 SupportName = Literal["against", "for", "abstain"]
 StateName = Literal["proposed", "approved", "rejected"]
 KindName = Literal["base", "aggregate", "accelerated"]
@@ -99,8 +124,8 @@ class SignedFields(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     actor: Address = Field(description="the account that acts and signed")
-    nonce: int = Field(ge=0, description="the actor's next nonce on the contract")
-    deadline: int = Field(ge=0, description="unix time after which the signature is void")
+    nonce: Uint256 = Field(description="the actor's next nonce on the contract (uint256)")
+    deadline: Uint256 = Field(description="unix time after which the signature is void (uint256)")
     signature: SignatureHex
 
 
@@ -160,9 +185,7 @@ class VoteCreate(SignedFields):
 class AliasMove(SignedFields):
     model_config = _examples(version_id=1)
 
-    version_id: int = Field(
-        ge=0, description="an Approved version of the model; 0 clears the alias"
-    )
+    version_id: Uint256 = Field(description="an Approved version of the model; 0 clears the alias")
 
 
 class ChangeProposalCreate(SignedFields):
@@ -172,8 +195,8 @@ class ChangeProposalCreate(SignedFields):
 
     kind: ChangeKindName
     account: Address | None = Field(default=None, description="for add_member / remove_member")
-    value: int = Field(
-        default=0, ge=0, description="basis points (set_quorum) or seconds (set_voting_period)"
+    value: Uint64 = Field(
+        default=0, description="basis points (set_quorum) or seconds (set_voting_period); uint64"
     )
 
 
@@ -201,7 +224,9 @@ class ActionPrepare(BaseModel):
     action: str = Field(description="RegisterModel, ProposeVersion, CastVote, MoveAlias, ...")
     actor: Address
     args: dict[str, Any] = Field(default_factory=dict)
-    deadline: int | None = Field(default=None, ge=0, description="default: now + the service's TTL")
+    deadline: Uint256 | None = Field(
+        default=None, description="default: now + the service's TTL (uint256)"
+    )
 
 
 class SiweLogin(BaseModel):

@@ -5,6 +5,10 @@ Every state-changing function ``f(args...)`` of the contracts has a twin
 after the action, whose fields are the arguments followed by ``actor``, ``nonce`` and
 ``deadline``, in the domain ``{name, version: "1", chainId, verifyingContract}`` of the contract
 that runs it. This module is the one place in Python that knows those structs.
+
+It also knows the *off-chain statements* (``STATEMENTS``, at the end): structs signed the same
+way, in a contract's domain, that no contract function accepts, so they can never be relayed or
+replayed as on-chain actions; the service alone checks them.
 """
 
 from __future__ import annotations
@@ -139,20 +143,7 @@ class Action:
 
     def typed_data(self) -> dict[str, Any]:
         """The full EIP-712 typed data (``eth_signTypedData_v4`` JSON, bytes as 0x-hex)."""
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                self.spec.name: self.spec.eip712_fields,
-            },
-            "primaryType": self.spec.name,
-            "domain": self.domain.as_eip712(),
-            "message": {k: _jsonable(v) for k, v in self.message.items()},
-        }
+        return _typed_data(self.spec.name, self.spec.eip712_fields, self.domain, self.message)
 
     def call_args(self) -> list[Any]:
         """Positional arguments of the plain function, in ABI order."""
@@ -170,18 +161,16 @@ class SignedAction:
 
 
 def sign_action(action: Action, private_key: bytes | str) -> SignedAction:
-    signable = encode_typed_data(full_message=action.typed_data())
-    signed = Account.sign_message(signable, private_key=private_key)
-    return SignedAction(action=action, signature=bytes(signed.signature))
+    return SignedAction(action=action, signature=_sign(action.typed_data(), private_key))
 
 
-def typed_data_digest(action: Action) -> bytes:
+def typed_data_digest(action: Action | Statement) -> bytes:
     """The 32-byte EIP-712 digest that is signed (what ERC-1271 ``isValidSignature`` gets)."""
     signable = encode_typed_data(full_message=action.typed_data())
     return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
 
-def recover_signer(action: Action, signature: bytes) -> str:
+def recover_signer(action: Action | Statement, signature: bytes) -> str:
     """The address whose key made ``signature`` over ``action``; InvalidInput if malformed."""
     if len(signature) != 65:
         raise InvalidInput(f"a signature has 65 bytes (r, s, v), not {len(signature)}")
@@ -190,6 +179,103 @@ def recover_signer(action: Action, signature: bytes) -> str:
         return str(Account.recover_message(signable, signature=signature))
     except Exception as exc:  # eth_keys raises several types for malformed signatures
         raise InvalidInput(f"the signature cannot be recovered: {exc}") from exc
+
+
+# ---------------------------------------------------------------- off-chain statements
+# OFF-CHAIN ONLY. A statement is signed like an action (EIP-712, in a contract's domain) but no
+# contract function accepts it: its type string is hashed nowhere in contracts/ (a test checks
+# this), so a statement's signature can never be relayed or replayed as an on-chain action. It
+# has no nonce; the service checks it against its own clock (deadline) and state.
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementSpec:
+    """One off-chain statement: the EIP-712 struct ``name``, signed in ``contract``'s domain."""
+
+    name: str
+    contract: ContractName
+    fields: tuple[tuple[str, str], ...]  # (name, solidity type), signer and deadline included
+
+    @property
+    def eip712_fields(self) -> list[dict[str, str]]:
+        return [{"name": n, "type": t} for n, t in self.fields]
+
+    @property
+    def type_string(self) -> str:
+        return f"{self.name}({','.join(f'{t} {n}' for n, t in self.fields)})"
+
+
+STORE_METADATA = StatementSpec(
+    name="StoreMetadata",
+    contract="ModelRegistry",
+    fields=(("digest", "bytes32"), ("actor", "address"), ("deadline", "uint256")),
+)
+"""A member asks the service to store (and pin) the metadata document whose sha2-256 digest, as
+in its CID, is ``digest``; void after ``deadline`` (unix time, the service's clock)."""
+
+STATEMENTS: dict[str, StatementSpec] = {s.name: s for s in (STORE_METADATA,)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Statement:
+    """An off-chain statement with its values: what gets signed."""
+
+    spec: StatementSpec
+    values: dict[str, Any]
+    domain: Domain
+
+    def __post_init__(self) -> None:
+        expected = {n for n, _ in self.spec.fields}
+        if set(self.values) != expected:
+            raise InvalidInput(
+                f"{self.spec.name} has the fields {sorted(expected)}, not {sorted(self.values)}"
+            )
+
+    def typed_data(self) -> dict[str, Any]:
+        """The full EIP-712 typed data (``eth_signTypedData_v4`` JSON, bytes as 0x-hex)."""
+        return _typed_data(self.spec.name, self.spec.eip712_fields, self.domain, self.values)
+
+
+def store_metadata_statement(
+    *, domain: Domain, digest: bytes, actor: str, deadline: int
+) -> Statement:
+    """The StoreMetadata statement ``actor`` signs to have the document ``digest`` stored."""
+    return Statement(
+        spec=STORE_METADATA,
+        values={"digest": digest, "actor": to_checksum_address(actor), "deadline": deadline},
+        domain=domain,
+    )
+
+
+def sign_statement(statement: Statement, private_key: bytes | str) -> bytes:
+    return _sign(statement.typed_data(), private_key)
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _typed_data(
+    primary_type: str, fields: list[dict[str, str]], domain: Domain, message: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            primary_type: fields,
+        },
+        "primaryType": primary_type,
+        "domain": domain.as_eip712(),
+        "message": {k: _jsonable(v) for k, v in message.items()},
+    }
+
+
+def _sign(typed_data: dict[str, Any], private_key: bytes | str) -> bytes:
+    signable = encode_typed_data(full_message=typed_data)
+    return bytes(Account.sign_message(signable, private_key=private_key).signature)
 
 
 def _jsonable(value: Any) -> Any:

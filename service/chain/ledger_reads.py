@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from eth_utils import to_checksum_address
+
+from service.chain.actions import Statement, recover_signer, typed_data_digest
 from service.chain.history import address_topic, uint_topic
-from service.chain.ledger_core import ZERO_ADDRESS, LedgerCore, _address
+from service.chain.ledger_core import (
+    _ERC1271_ABI,
+    _ERC1271_MAGIC,
+    ZERO_ADDRESS,
+    LedgerCore,
+    _address,
+)
 from service.chain.types import (
     Ballot,
     ChangeKind,
@@ -20,6 +29,7 @@ from service.chain.types import (
     VersionRecord,
     alias_to_bytes32,
 )
+from service.errors import InvalidInput
 
 
 class LedgerReads(LedgerCore):
@@ -138,6 +148,28 @@ class LedgerReads(LedgerCore):
         return bool(
             self._call(self.registry.functions.canSubmitUpdates(model_id, _address(account)))
         )
+
+    def signed_statement(self, statement: Statement, signature: bytes) -> bool:
+        """Whether ``signature`` is the statement's actor's, for this deployment: an ordinary
+        account's ECDSA signature, or a contract account (ERC-1271) that accepts it."""
+        if statement.domain != self.domain(statement.spec.contract):
+            return False
+        actor = to_checksum_address(statement.values["actor"])
+        try:
+            if recover_signer(statement, signature) == actor:
+                return True
+        except InvalidInput:
+            pass  # malformed for an ordinary account; a contract wallet may still accept it
+        if not self.w3.eth.get_code(actor):
+            return False
+        wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        try:
+            magic = wallet.functions.isValidSignature(
+                typed_data_digest(statement), signature
+            ).call()
+        except Exception:  # a contract without the function, or one that reverts: not accepted
+            return False
+        return bytes(magic) == _ERC1271_MAGIC
 
     # ================================================================ history
 

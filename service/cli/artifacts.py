@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from service.cli.context import state
 from service.cli.output import CliError, command, emit, fields, stderr, transfer_progress
-from service.cli.session import sign_in
-from service.client import ClientError, Download
+from service.cli.session import signed_in_if_asked
+from service.client import Download
 
 app = typer.Typer(help="Artifacts: verified downloads.", no_args_is_help=True)
 
@@ -44,21 +46,18 @@ def download(
             assert cid is not None
             return client.download_artifact(cid, output, progress=progress)
 
-    try:
-        done = fetch()
-    except ClientError as exc:
-        if exc.status != 401:
-            raise
-        if not s.has_key():
-            raise CliError(
-                f"{exc.detail.split(';')[0]}: sign in first (`govledger --as NAME login`) or "
-                "give a key with --as / --dev-account"
-            ) from None
-        stderr().print(f"signing in as {s.address()} ({exc.detail.split(';')[0]})")
-        sign_in(client)
-        done = fetch()
+    done = signed_in_if_asked(fetch)
+    warning = unsafe_to_load(done.path)
+    if warning is not None:
+        stderr().print(Text(f"warning: {warning}", style="yellow"))
     emit(
-        {"path": str(done.path), "cid": done.cid, "size": done.size, "verified": True},
+        {
+            "path": str(done.path),
+            "cid": done.cid,
+            "size": done.size,
+            "verified": True,
+            "warning": warning,
+        },
         lambda: fields(
             [
                 ("written", str(done.path)),
@@ -72,4 +71,27 @@ def download(
             ]
         ),
         as_json=s.json_output,
+    )
+
+
+def unsafe_to_load(path: Path) -> str | None:
+    """A warning if the file is a torch.export archive (or any zip, as torch.save writes):
+    loading those unpickles, so may run code; None for anything else (safetensors)."""
+    from service.ml.torch_export_format import UNSAFE_TO_LOAD, is_torch_export_archive
+
+    with path.open("rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return None
+
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    if is_torch_export_archive(chunks()):
+        return f"{path.name} is a torch.export archive (.pt2): {UNSAFE_TO_LOAD}"
+    return (
+        f"{path.name} is a zip archive, as torch.save writes: torch.load may unpickle it and "
+        "run code; load it only if you trust the account that proposed it, and prefer "
+        "safetensors"
     )

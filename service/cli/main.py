@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from service.cli import aliases, artifacts, chain, keys, members, models, rights, stack, versions
+from service.cli import (
+    aliases,
+    artifacts,
+    chain,
+    keys,
+    members,
+    models,
+    rights,
+    stack,
+    store,
+    versions,
+)
 from service.cli.context import CliState, begin, state
 from service.cli.output import command, emit, fields
 from service.cli.session import login, logout
@@ -111,6 +122,7 @@ for sub, name in (
     (members.membership_app, "membership"),
     (artifacts.app, "artifacts"),
     (chain.app, "chain"),
+    (store.app, "store"),
 ):
     app.add_typer(sub, name=name)
 

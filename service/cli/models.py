@@ -12,7 +12,8 @@ import typer
 from service.cli import render
 from service.cli.context import model_id, state
 from service.cli.output import CliError, command, emit
-from service.client import ZERO_DIGEST, GovLedgerClient
+from service.cli.session import signed_in_if_asked
+from service.client import ZERO_DIGEST, GovLedgerClient, Signer
 
 app = typer.Typer(help="Models: register, list, search, show, metadata.", no_args_is_help=True)
 
@@ -24,8 +25,9 @@ class ReadPolicy(StrEnum):
     restricted = "restricted"
 
 
-def upload_metadata(client: GovLedgerClient, path: Path | None) -> str:
-    """Store the JSON document at ``path`` on the service; return its digest (zero if None)."""
+def upload_metadata(client: GovLedgerClient, signer: Signer, path: Path | None) -> str:
+    """Store the JSON document at ``path`` on the service, signed by ``signer`` (a member);
+    return its digest (zero if None)."""
     if path is None:
         return ZERO_DIGEST
     data = path.read_bytes()
@@ -35,7 +37,7 @@ def upload_metadata(client: GovLedgerClient, path: Path | None) -> str:
         raise CliError(f"{path} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise CliError(f"{path} must hold a JSON object")
-    return client.store_metadata(data).digest
+    return client.store_metadata(signer, data).digest
 
 
 @command(app, "register")
@@ -54,7 +56,10 @@ def register(
     client = s.client()
     signer = s.signer()
     written = client.register_model(
-        signer, name, metadata_digest=upload_metadata(client, metadata), restricted=restricted
+        signer,
+        name,
+        metadata_digest=upload_metadata(client, signer, metadata),
+        restricted=restricted,
     )
     emit(written, lambda: render.model(written.model, written.transaction), as_json=s.json_output)
 
@@ -102,9 +107,13 @@ def show(model: ModelArg) -> None:
 
 @command(app, "metadata")
 def metadata(model: ModelArg) -> None:
-    """Print a model's metadata document (verified against its digest on chain)."""
-    client = state().client()
-    doc = client.get_model_metadata(model_id(client, model))
+    """Print a model's metadata document (verified against its digest on chain).
+
+    Restricted models need a session, as for downloads: `govledger login` first, or give a key
+    (--as, --dev-account) and the command signs in when the service asks for it."""
+    client = state().client(session=True)
+    mid = model_id(client, model)
+    doc = signed_in_if_asked(lambda: client.get_model_metadata(mid))
     typer.echo(json.dumps(doc, indent=2))
 
 
@@ -117,8 +126,9 @@ def set_metadata(
     s = state()
     client = s.client()
     mid = model_id(client, model)
-    digest = upload_metadata(client, file)
-    written = client.set_model_metadata(s.signer(), mid, digest)
+    signer = s.signer()
+    digest = upload_metadata(client, signer, file)
+    written = client.set_model_metadata(signer, mid, digest)
     emit(written, lambda: render.model(written.model, written.transaction), as_json=s.json_output)
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from service.cli.context import state
 from service.cli.output import CliError, emit, fields, stderr
 from service.client import ClientError, GovLedgerClient
 from service.config import Settings
+
+T = TypeVar("T")
 
 
 class SessionCache:
@@ -69,6 +72,25 @@ def sign_in(client: GovLedgerClient) -> dict[str, Any]:
     session = client.login(s.signer()).model_dump()
     SessionCache(s.settings).put(s.url, session)
     return session
+
+
+def signed_in_if_asked(fetch: Callable[[], T]) -> T:
+    """``fetch()`` with the cached session, if any; if the service answers 401 (restricted
+    content) and a key is given, sign in as that account and fetch again."""
+    try:
+        return fetch()
+    except ClientError as exc:
+        if exc.status != 401:
+            raise
+        s = state()
+        if not s.has_key():
+            raise CliError(
+                f"{exc.detail.split(';')[0]}: sign in first (`govledger --as NAME login`) or "
+                "give a key with --as / --dev-account"
+            ) from None
+        stderr().print(f"signing in as {s.address()} ({exc.detail.split(';')[0]})")
+        sign_in(s.client(session=True))
+        return fetch()
 
 
 def login() -> None:

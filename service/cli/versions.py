@@ -75,7 +75,7 @@ def propose(
     client = s.client()
     signer = s.signer()
     mid = model_id(client, model)
-    metadata_digest = upload_metadata(client, metadata)
+    metadata_digest = upload_metadata(client, signer, metadata)
     with transfer_progress() as progress:
         written = client.propose_version(
             signer,

@@ -20,7 +20,13 @@ from service.api.schemas import (
     PreparedAction,
     ReadinessPublic,
 )
-from service.chain.actions import DOMAIN_NAMES, Action, Domain, action_spec
+from service.chain.actions import (
+    DOMAIN_NAMES,
+    Action,
+    Domain,
+    action_spec,
+    store_metadata_statement,
+)
 from service.client.errors import (
     ClientFailure,
     InvalidArgument,
@@ -222,6 +228,31 @@ class ClientBase:
             "actor": prepared.actor,
             "nonce": prepared.nonce,
             "deadline": prepared.deadline,
+            "signature": "0x" + bytes(signed.signature).hex(),
+        }
+
+    def sign_store_metadata(
+        self, signer: Signer, digest: bytes, *, deadline: int
+    ) -> dict[str, Any]:
+        """The query of POST /v1/metadata: ``signer``'s StoreMetadata signature over ``digest``
+        (an off-chain statement in the ModelRegistry's domain, read from GET /v1/info)."""
+        info = self.info()
+        registry = info.contracts["ModelRegistry"]
+        statement = store_metadata_statement(
+            domain=Domain(
+                name=DOMAIN_NAMES["ModelRegistry"],
+                chain_id=info.chain_id,
+                verifying_contract=registry.address,
+            ),
+            digest=digest,
+            actor=signer.address,
+            deadline=deadline,
+        )
+        signed = signer.sign_message(encode_typed_data(full_message=statement.typed_data()))
+        return {
+            "actor": signer.address,
+            "digest": "0x" + digest.hex(),
+            "deadline": deadline,
             "signature": "0x" + bytes(signed.signature).hex(),
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,16 +121,31 @@ class ResourceCalls(TransferCalls):
             ModelWritten, "PUT", path, signer, "SetReadPolicy", args, {"restricted": restricted}
         )
 
-    def store_metadata(self, document: dict[str, Any] | bytes) -> StoredContent:
-        """Store a metadata document (a JSON object) and get its CID and digest."""
+    def store_metadata(
+        self, signer: Signer, document: dict[str, Any] | bytes, *, ttl_s: int = 600
+    ) -> StoredContent:
+        """Store a metadata document (a JSON object) and get its CID and digest. The signer (a
+        member) signs StoreMetadata over the document's digest, computed here, valid for
+        ``ttl_s`` seconds; the stored CID is checked against it."""
         if isinstance(document, dict):
             import json
 
             document = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        cid, _ = compute_cid(iter_chunks(document))
+        params = self.sign_store_metadata(signer, cid.digest, deadline=int(time.time()) + ttl_s)
         response = self._request(
-            "POST", "/v1/metadata", content=document, headers={"content-type": "application/json"}
+            "POST",
+            "/v1/metadata",
+            params=params,
+            content=document,
+            headers={"content-type": "application/json"},
         )
-        return _load(StoredContent, self._json(response))
+        stored = _load(StoredContent, self._json(response))
+        if stored.cid != str(cid):
+            raise VerificationFailed(
+                f"the service stored the document as {stored.cid}, but its CID is {cid}"
+            )
+        return stored
 
     # ------------------------------------------------------------ versions and votes
 

@@ -87,6 +87,8 @@ def _abi_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidInput(f"{field} is not hex") from None
         elif typ.startswith("uint"):
             bits = int(typ[4:])
+            if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+                value = int(value)  # 961.0 is an integer in JSON (exact up to 2**53)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
                 raise InvalidInput(
                     f"{field} must be an integer from 0 to 2**{bits} - 1, not {value!r}"

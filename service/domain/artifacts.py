@@ -1,4 +1,5 @@
-"""Artifacts: upload-and-propose, reads verified against the chain's digests, read rights.
+"""Artifacts: reads verified against the chain's digests, read rights, the pins of uploads
+(upload-and-propose itself is service/domain/uploads.py).
 
 The chain stores an artifact's sha2-256 digest (bytes32). The CID it stands for is rebuilt from
 the store: the dag-pb CID of that digest when the stored block is a UnixFS file root (files over
@@ -7,21 +8,20 @@ one 256 KiB chunk), else the raw CID (see ``resolve_cid``).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from service.chain.ledger import Ledger
 from service.chain.types import ModelRecord, VersionRecord
 from service.config import Settings
 from service.domain.context import Backends
+from service.domain.metadata import metadata_document
 from service.errors import (
     Forbidden,
-    InvalidInput,
     NotFound,
-    PayloadTooLarge,
     Unauthenticated,
     UnsupportedCID,
 )
@@ -53,7 +53,8 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
 
 class ArtifactIndex:
     """Which models reference each digest on chain (a version's artifact or metadata, a model's
-    metadata), kept up to date from events. A cache: the chain is the truth."""
+    metadata, now or in the past), kept up to date from events. A cache: the chain is the truth.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
@@ -92,6 +93,32 @@ class ArtifactIndex:
     def artifact_digests(self) -> set[bytes]:
         self.refresh()
         return set(self._artifacts)
+
+    def referenced_digests(self) -> set[bytes]:
+        """Every digest some model or version references or referenced, in any role."""
+        self.refresh()
+        return set(self._models)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadGrant:
+    """Why a read was allowed: the content is open (no restricted model references it), or the
+    reader may read every restricted model in ``restricted_by``."""
+
+    restricted_by: frozenset[int]
+
+    @property
+    def public(self) -> bool:
+        """Nobody needed a session: shared caches may keep the response."""
+        return not self.restricted_by
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenedContent:
+    cid: CID
+    size: int
+    stream: Iterator[bytes]
+    grant: ReadGrant
 
 
 class ArtifactService:
@@ -156,67 +183,79 @@ class ArtifactService:
                 return
             self.backends.store.unpin(parsed)
 
-    # ---------------------------------------------------------------- metadata documents
-
-    def store_metadata(self, data: bytes) -> tuple[CID, int]:
-        """Store a metadata document (a JSON object, one block) and pin it."""
-        if len(data) > self.settings.max_metadata_bytes:
-            raise PayloadTooLarge(
-                f"the metadata document has {len(data)} bytes; the limit is "
-                f"{self.settings.max_metadata_bytes}: keep detail in artifacts, not metadata"
-            )
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise InvalidInput(f"the metadata document is not JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise InvalidInput("the metadata document must be a JSON object")
-        put = self.backends.store.put(data, pin=True)
-        self._on_bytes("in", put.size)
-        return put.cid, put.size
-
     # ---------------------------------------------------------------- reads
 
-    def model_metadata(self, model: ModelRecord) -> dict[str, Any]:
-        """The model's metadata document (one raw block), read verified against its digest."""
+    def model_metadata(
+        self, model: ModelRecord, account: str | None
+    ) -> tuple[dict[str, Any], ReadGrant]:
+        """The model's metadata document (one raw block), read verified against its digest, if
+        ``account`` may read it (the rule of ``authorize_read``, the model itself included)."""
         if not any(model.metadata_digest):
             raise NotFound(f"model {model.model_id} records no metadata digest")
         cid = cid_from_digest(model.metadata_digest, file_size=0)
+        grant = self.authorize_read(cid, account, model_id=model.model_id)
         store = self.backends.store
         if not store.has(cid):
             raise NotFound(
                 f"the store does not hold model {model.model_id}'s metadata document {cid}"
             )
-        doc: dict[str, Any] = json.loads(store.get_bytes(cid))
-        return doc
+        return metadata_document(model.model_id, cid, store.get_bytes(cid)), grant
 
-    def authorize_read(self, cid: CID, account: str | None) -> None:
-        """Allow a read if some model referencing the content is open, or the account may read
-        one of them on chain now."""
-        model_ids = self.index.models_for(cid.digest)
+    def authorize_read(
+        self, cid: CID, account: str | None, *, model_id: int | None = None
+    ) -> ReadGrant:
+        """Allow a read of content only if ``account`` may read every restricted model that
+        references it, in any role (artifact or metadata, of a model or a version), besides
+        ``model_id`` (the model the content is read through). Content no restricted model
+        references is open. No reference can widen access: an open model naming a restricted
+        artifact's digest opens nothing, and a restricted reference made by anyone narrows it.
+        """
+        return self._authorize(cid.digest, str(cid), account, model_id)
+
+    def _authorize(
+        self, digest: bytes, what: str, account: str | None, model_id: int | None
+    ) -> ReadGrant:
+        model_ids = self.index.models_for(digest)
+        if model_id is not None:
+            model_ids.add(model_id)
         if not model_ids:
             raise NotFound(
-                f"no model or version on chain references {cid}; only content the ledger "
+                f"no model or version on chain references {what}; only content the ledger "
                 "records can be downloaded",
             )
         ledger = self.backends.ledger
-        if any(not ledger.model(m).restricted for m in model_ids):
-            return
+        restricted = sorted(m for m in model_ids if ledger.model(m).restricted)
+        if not restricted:
+            return ReadGrant(restricted_by=frozenset())
+        listed = ", ".join(map(str, restricted))
         if account is None:
             raise Unauthenticated(
-                f"{cid} belongs to a restricted model; sign in with Ethereum "
+                f"{what} is referenced by restricted model(s) {listed}; sign in with Ethereum "
                 "(GET /v1/auth/nonce, POST /v1/auth/login) and send the session token"
             )
-        if not any(ledger.can_read(m, account) for m in model_ids):
+        refused = [m for m in restricted if not ledger.can_read(m, account)]
+        if refused:
             raise Forbidden(
-                f"{account} holds no read right on the models that reference {cid} "
-                f"({', '.join(map(str, sorted(model_ids)))}); ask the owner to grant read_artifacts"
+                f"{account} holds no read right on restricted model(s) "
+                f"{', '.join(map(str, refused))} that reference {what}; content is served only "
+                "to accounts that may read every restricted model referencing it: ask the "
+                "owners to grant read_artifacts"
             )
+        return ReadGrant(restricted_by=frozenset(restricted))
 
-    def open_read(self, cid_text: str, account: str | None) -> tuple[CID, int, Iterator[bytes]]:
+    def open_read(self, cid_text: str, account: str | None) -> OpenedContent:
         """The content's CID, size (from its root block) and verified byte stream."""
         cid = parse_cid(cid_text)
-        self.authorize_read(cid, account)
+        return self._open(cid, self.authorize_read(cid, account))
+
+    def open_version(self, version_id: int, account: str | None) -> OpenedContent:
+        """A version's artifact, readable per the version's model (and the rule above)."""
+        version = self.backends.ledger.version(version_id)
+        what = f"version {version_id}'s artifact (digest 0x{version.artifact_digest.hex()})"
+        grant = self._authorize(version.artifact_digest, what, account, version.model_id)
+        return self._open(self.version_cid(version), grant)  # after: nothing said unauthorized
+
+    def _open(self, cid: CID, grant: ReadGrant) -> OpenedContent:
         store = self.backends.store
         size = store.file_size(cid)  # ContentNotFound at once if the root is missing
         stream = store.get(cid)
@@ -226,7 +265,7 @@ class ArtifactService:
                 self._on_bytes("out", len(chunk))
                 yield chunk
 
-        return cid, size, counted()
+        return OpenedContent(cid=cid, size=size, stream=counted(), grant=grant)
 
     def version_cid(self, version: VersionRecord) -> CID:
         cid = self.cid_of(version.artifact_digest)

@@ -21,6 +21,7 @@ from typing import Final, Protocol
 from service.errors import InvalidArtifact
 from service.ml.safetensors_format import (
     DTYPE_BITS,
+    MAX_HEADER_BYTES,
     SAFETENSORS,
     SafetensorsSummary,
     SafetensorsValidator,
@@ -32,6 +33,7 @@ from service.ml.torch_export_format import TORCH_EXPORT, TorchExportSummary, Tor
 __all__ = [
     "ARTIFACT_FORMATS",
     "DTYPE_BITS",
+    "MAX_HEADER_BYTES",
     "SAFETENSORS",
     "TORCH_EXPORT",
     "ArtifactSummary",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -322,3 +323,24 @@ def _check_pt2_entries(entries: list[ZipEntry]) -> tuple[str, tuple[str, ...]]:
         if name.rsplit("/", 1)[-1].startswith(_PICKLED_OBJECT_PREFIXES):
             raise _fail(f"entry {name!r} holds a pickled Python object; such archives are refused")
     return root, models
+
+
+#: What to tell whoever downloads a ``.pt2``: loading it is not safe the way safetensors is.
+UNSAFE_TO_LOAD: Final = (
+    "torch.export.load unpickles parts of a .pt2 archive (its sample inputs, falling back to "
+    "weights_only=False, and any weight saved with pickle), which runs whatever code its author "
+    "put there; load it only if you trust the account that proposed it, and prefer safetensors"
+)
+
+
+def is_torch_export_archive(chunks: Iterable[Chunk]) -> bool:
+    """Whether the bytes are a torch.export archive, told by its zip directory alone (nothing
+    is decompressed or unpickled)."""
+    validator = TorchExportValidator()
+    try:
+        for chunk in chunks:
+            validator.feed(chunk)
+        validator.finish()
+    except InvalidArtifact:
+        return False
+    return True

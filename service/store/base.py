@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,8 +93,15 @@ class ContentStore(ABC):
         """
 
     @abstractmethod
-    def gc(self) -> int:
-        """Remove every block no pin reaches; returns how many blocks were removed."""
+    def gc(self, *, keep: Callable[[], Iterable[CidLike]] | None = None) -> int:
+        """Remove every block that no pin reaches and no root named by ``keep()`` reaches (as
+        far as its blocks are present); returns how many blocks were removed.
+
+        ``keep`` is called once writers are held off (the embedded store calls it under its
+        exclusive lock), so a root that a caller registers before its put begins is never
+        swept between the put and its pin. A backend that can spare only pinned content (kubo)
+        removes nothing while a root named by ``keep()`` is held unpinned, and returns 0.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections or handles held by the backend."""

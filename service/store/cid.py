@@ -160,8 +160,16 @@ def read_cid(buf: bytes | memoryview, offset: int) -> tuple[CID, int]:
         return CID(DAG_PB, bytes(buf[offset + 2 : end])), end
     try:
         version, pos = decode_varint(buf, offset)
+        if version == 0:
+            raise InvalidCID(
+                "the bytes start with a version prefix 0, but a CIDv0 has no prefix: it is a "
+                "bare sha2-256 multihash (0x12 0x20 then 32 bytes); a prefixed CID is version 1"
+            )
         if version != 1:
-            raise InvalidCID(f"CID version {version} does not exist (only 0 and 1 do)")
+            raise InvalidCID(
+                f"CID version {version} does not exist: a binary CID is version 1 (prefixed "
+                "0x01) or version 0 (a bare sha2-256 multihash, 0x12 0x20 then 32 bytes)"
+            )
         codec, pos = decode_varint(buf, pos)
         hash_code, pos = decode_varint(buf, pos)
         length, pos = decode_varint(buf, pos)

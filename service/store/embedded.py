@@ -21,6 +21,9 @@ Guarantees:
   removes blocks of a put or an import still under way.
 - **Bounded memory.** Content streams through in 256 KiB chunks; a put holds at most
   ``2 * writers`` chunks in flight, a get one block at a time.
+- **A missing store is unavailable, not empty.** If the directory is removed, moved or replaced
+  (no ``FORMAT``, ``blocks/`` or ``pins/``), every call raises ``StoreUnavailable`` naming it,
+  never ``ContentNotFound``, and nothing recreates it; calls work again once it is back.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import shutil
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,6 +57,7 @@ from service.store.unixfs import (
     LeafRef,
     file_size,
     iter_file_plan,
+    node_links,
     walk_dag,
 )
 
@@ -92,9 +96,57 @@ class EmbeddedStore(ContentStore):
                 f"{FORMAT.strip()!r}; point GOVLEDGER_DATA_DIR at another directory"
             )
 
+    def _broken(self) -> StoreUnavailable | None:
+        """The error to raise if the store's directory is gone or broken, else None."""
+        try:
+            intact = (
+                (self.root / "FORMAT").is_file()
+                and self._fs.blocks_dir.is_dir()
+                and self._pins_dir.is_dir()
+            )
+        except OSError:
+            intact = False
+        if intact:
+            return None
+        return StoreUnavailable(
+            f"the content store at {self.root} is missing or broken (its FORMAT marker, blocks/ "
+            "or pins/ is gone): restore the directory (or point GOVLEDGER_DATA_DIR at it) and "
+            "retry; nothing recreates it, since an empty store would silently lose content"
+        )
+
+    def _check_present(self) -> None:
+        broken = self._broken()
+        if broken is not None:
+            raise broken
+
+    @contextlib.contextmanager
+    def _available(self) -> Iterator[None]:
+        """Report a missing or broken store as StoreUnavailable, whatever the call saw of it
+        (a missing block, a missing directory, a file in a directory's place)."""
+        try:
+            yield
+        except ContentNotFound as exc:
+            broken = self._broken()
+            if broken is not None:
+                raise broken from exc
+            raise
+        except StoreUnavailable:
+            self._check_present()
+            raise
+        except StoreError:
+            raise
+        except OSError as exc:
+            self._check_present()
+            raise StoreUnavailable(f"the content store at {self.root} failed: {exc}") from exc
+
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._check_present()
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self._check_present()
+            raise StoreUnavailable(f"cannot lock the content store at {self.root}: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -104,7 +156,11 @@ class EmbeddedStore(ContentStore):
     # ------------------------------------------------------------------ put / get
 
     def put(self, data: ByteSource, *, pin: bool = True) -> PutResult:
-        with self._lock(exclusive=False), _BlockWriter(self._fs, self._writers) as writer:
+        with (
+            self._available(),
+            self._lock(exclusive=False),
+            _BlockWriter(self._fs, self._writers) as writer,
+        ):
             builder = FileDagBuilder()
             last: Block | None = None  # the root is always the last block built: hold it back
             for chunk in iter_chunks(data):
@@ -126,10 +182,15 @@ class EmbeddedStore(ContentStore):
 
     def get(self, cid: CidLike) -> Iterator[bytes]:
         root = parse_cid(cid)
-        root_block = self._fs.read(root)
+        with self._available():
+            root_block = self._fs.read(root)
         return self._stream(root, root_block)
 
     def _stream(self, root: CID, root_block: bytes) -> Iterator[bytes]:
+        with self._available():
+            yield from self._pieces(root, root_block)
+
+    def _pieces(self, root: CID, root_block: bytes) -> Iterator[bytes]:
         if root.codec == RAW:
             if root_block:
                 yield root_block
@@ -149,16 +210,20 @@ class EmbeddedStore(ContentStore):
 
     def file_size(self, cid: CidLike) -> int:
         root = parse_cid(cid)
-        return file_size(root, self._fs.read(root))
+        with self._available():
+            return file_size(root, self._fs.read(root))
 
     def has(self, cid: CidLike) -> bool:
-        return self._fs.has(parse_cid(cid))
+        found = self._fs.has(parse_cid(cid))
+        if not found:
+            self._check_present()
+        return found
 
     # ------------------------------------------------------------------ pins and gc
 
     def pin(self, cid: CidLike) -> None:
         root = parse_cid(cid)
-        with self._lock(exclusive=False):
+        with self._available(), self._lock(exclusive=False):
             self._check_complete(root)
             self._add_pin(root)
 
@@ -179,19 +244,25 @@ class EmbeddedStore(ContentStore):
 
     def unpin(self, cid: CidLike) -> None:
         root = parse_cid(cid)
-        with self._lock(exclusive=False), contextlib.suppress(FileNotFoundError):
+        with (
+            self._available(),
+            self._lock(exclusive=False),
+            contextlib.suppress(FileNotFoundError),
+        ):
             (self._pins_dir / str(root)).unlink()
             sync_dir(self._pins_dir)
 
     def pins(self) -> list[CID]:
         found = []
-        for entry in sorted(os.listdir(self._pins_dir)):
+        with self._available():
+            entries = sorted(os.listdir(self._pins_dir))
+        for entry in entries:
             with contextlib.suppress(StoreError):
                 found.append(parse_cid(entry))
         return found
 
-    def gc(self) -> int:
-        with self._lock(exclusive=True):
+    def gc(self, *, keep: Callable[[], Iterable[CidLike]] | None = None) -> int:
+        with self._available(), self._lock(exclusive=True):
             live: set[bytes] = set()
             for root in self.pins():
                 try:
@@ -202,6 +273,8 @@ class EmbeddedStore(ContentStore):
                         f"gc stopped, nothing removed: pinned {root} cannot be walked ({exc})",
                         cid=exc.cid,
                     ) from exc
+            if keep is not None:
+                self._mark_present(keep(), live)
             removed = 0
             for digest in list(self._fs.digests()):
                 if digest not in live:
@@ -214,14 +287,37 @@ class EmbeddedStore(ContentStore):
                     entry.unlink(missing_ok=True)
             return removed
 
+    def _mark_present(self, roots: Iterable[CidLike], live: set[bytes]) -> None:
+        """Add to ``live`` every block present of the DAGs under ``roots``; a missing block, or
+        one that is not dag-pb, ends the walk there (what is present is kept)."""
+        seen: set[CID] = set()
+        stack = [parse_cid(root) for root in roots]
+        while stack:
+            cid = stack.pop()
+            if cid in seen or not self._fs.has(cid):
+                continue
+            seen.add(cid)
+            live.add(cid.digest)
+            if cid.codec == RAW:
+                continue
+            try:
+                stack.extend(node_links(cid, self._fs.read(cid)))
+            except StoreError:
+                continue
+
     # ------------------------------------------------------------------ CAR
 
     def export_car(self, cid: CidLike) -> Iterator[bytes]:
         root = parse_cid(cid)
-        self._fs.read(root)  # fail now, not mid-stream, if the root is missing or corrupted
+        with self._available():
+            self._fs.read(root)  # fail now, not mid-stream, if the root is missing or corrupted
         return self._car_stream(root)
 
     def _car_stream(self, root: CID) -> Iterator[bytes]:
+        with self._available():
+            yield from self._car_sections(root)
+
+    def _car_sections(self, root: CID) -> Iterator[bytes]:
         yield car_header([root])
         for block_cid, block in walk_dag(root, self._fs.read):
             data = block if block is not None else self._fs.read(block_cid)
@@ -231,7 +327,7 @@ class EmbeddedStore(ContentStore):
     def import_car(self, car: CarSource, *, pin_roots: bool = True) -> list[CID]:
         reader = CarReader(as_readable(car))
         roots = list(reader.roots)
-        with self._lock(exclusive=False):
+        with self._available(), self._lock(exclusive=False):
             staging = Path(tempfile.mkdtemp(prefix="import-", dir=self._fs.tmp_dir))
             try:
                 staged = self._stage(reader, staging)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import tempfile
 import time
@@ -40,6 +41,8 @@ from service.store.car import CarReader, car_header, section_prefix
 from service.store.chunker import ByteSource, IterReader, as_readable, iter_chunks
 from service.store.cid import CHUNK_SIZE, CID, MAX_BLOCK_SIZE, RAW, parse_cid
 from service.store.unixfs import FileDagBuilder, LeafRef, file_size, iter_file_plan
+
+log = logging.getLogger("govledger.store")
 
 ADD_PARAMS = {
     "cid-version": "1",
@@ -276,7 +279,13 @@ class KuboStore(ContentStore):
             found.update(item.get("Keys", {}))
         return sorted((parse_cid(text) for text in found), key=str)
 
-    def gc(self) -> int:
+    def gc(self, *, keep: Callable[[], Iterable[CidLike]] | None = None) -> int:
+        if keep is not None:
+            pinned = {c.digest for c in self.pins()}
+            held = [c for c in map(parse_cid, keep()) if c.digest not in pinned and self.has(c)]
+            if held:  # repo/gc spares pinned blocks only: sweep another time
+                log.warning("gc skipped: %s is held unpinned and must be kept", held[0])
+                return 0
         return sum(1 for item in self._ndjson("repo/gc") if item.get("Key"))
 
     def export_car(self, cid: CidLike) -> Iterator[bytes]:

@@ -7,9 +7,11 @@ be installed here)."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 from safetensors.numpy import save as save_safetensors
 
 from service.chain.accounts import dev_account
+from service.chain.actions import DOMAIN_NAMES, Domain, store_metadata_statement
 from service.domain.auth import siwe_message
 from service.store.chunker import iter_chunks
 from service.store.cid import CID
@@ -299,6 +302,54 @@ class Api:
         return self.http.post(
             f"/v1/models/{model_id}/rights/{account}/{verb}", json={"rights": rights, **sig}
         )
+
+    # ------------------------------------------------------------ metadata documents
+
+    def metadata_request(
+        self,
+        document: dict[str, Any] | bytes,
+        actor: LocalAccount = OWNER,
+        *,
+        signer: LocalAccount | None = None,
+        deadline: int | None = None,
+        signed_digest: bytes | None = None,
+    ) -> httpx.Response:
+        """POST a metadata document with ``signer``'s (default: the actor's) StoreMetadata
+        signature over ``signed_digest`` (default: the document's own digest)."""
+        raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+        info = self.ok("/v1/info")
+        registry = info["contracts"]["ModelRegistry"]
+        assert registry["eip712_name"] == DOMAIN_NAMES["ModelRegistry"]
+        domain = Domain(
+            name=registry["eip712_name"],
+            chain_id=info["chain_id"],
+            verifying_contract=registry["address"],
+        )
+        digest = cid_of(raw).digest if signed_digest is None else signed_digest
+        deadline = int(time.time()) + 600 if deadline is None else deadline
+        statement = store_metadata_statement(
+            domain=domain, digest=digest, actor=actor.address, deadline=deadline
+        )
+        return self.http.post(
+            "/v1/metadata",
+            params={
+                "actor": actor.address,
+                "digest": "0x" + digest.hex(),
+                "deadline": deadline,
+                "signature": sign_typed_data(statement.typed_data(), signer or actor),
+            },
+            content=raw,
+            headers={"content-type": "application/json"},
+        )
+
+    def store_metadata(
+        self, document: dict[str, Any] | bytes, actor: LocalAccount = OWNER
+    ) -> dict[str, Any]:
+        """Store a metadata document signed by ``actor`` (a member); its CID, digest, size."""
+        r = self.metadata_request(document, actor)
+        assert r.status_code == 201, r.text
+        stored: dict[str, Any] = r.json()
+        return stored
 
     # ------------------------------------------------------------ sign-in
 

@@ -3,6 +3,7 @@ models checked on chain at request time (Sign-In with Ethereum sessions)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -106,6 +107,15 @@ def test_unknown_malformed_and_unsupported_cids(api: Api) -> None:
         api.get(f"/v1/artifacts/{never_stored}"), 404, "/problems/not-found", never_stored
     )
     assert_problem(api.get("/v1/artifacts/not-a-cid"), 422, "/problems/invalid-cid", "'not-a-cid'")
+    # multibase of a binary CID that carries a version prefix of 0 (CIDv0 has none)
+    prefixed_v0 = "b" + base64.b32encode(bytes.fromhex("00551220") + bytes(32)).decode()
+    prefixed_v0 = prefixed_v0.lower().rstrip("=")
+    assert_problem(
+        api.get(f"/v1/artifacts/{prefixed_v0}"),
+        422,
+        "/problems/invalid-cid",
+        "version prefix 0, but a CIDv0 has no prefix",
+    )
     dag_cbor = "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     assert_problem(
         api.get(f"/v1/artifacts/{dag_cbor}"), 422, "/problems/unsupported-cid", "codec 0x71"

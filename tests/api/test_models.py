@@ -8,6 +8,7 @@ import json
 import httpx
 from eth_utils import keccak, to_checksum_address
 
+from service.store.embedded import EmbeddedStore
 from tests.api.conftest import (
     MEMBER2,
     MEMBER3,
@@ -19,6 +20,8 @@ from tests.api.conftest import (
     assert_contract_error,
     assert_problem,
     cid_of,
+    digest_of,
+    fresh_artifact,
     unique_name,
 )
 
@@ -113,7 +116,7 @@ def test_unknown_model_is_404(api: Api) -> None:
 def test_metadata_document_round_trip(api: Api) -> None:
     doc = {"description": "MLP on digits", "framework": "pytorch", "run": unique_name()}
     raw = json.dumps(doc, indent=1).encode()
-    r = api.post("/v1/metadata", content=raw, headers={"content-type": "application/json"})
+    r = api.metadata_request(raw)
     assert r.status_code == 201, r.text
     stored = r.json()
     # the document is stored as sent: one raw block, its digest the sha2-256 of the bytes
@@ -145,21 +148,14 @@ def test_metadata_document_round_trip(api: Api) -> None:
 
 def test_metadata_failures(api: Api) -> None:
     assert_problem(
-        api.post("/v1/metadata", json=["not", "an", "object"]),
+        api.metadata_request(json.dumps(["not", "an", "object"]).encode()),
         422,
         "/problems/invalid-input",
         "JSON object",
     )
-    assert_problem(
-        api.post(
-            "/v1/metadata", content=b"{not json", headers={"content-type": "application/json"}
-        ),
-        422,
-        "/problems/invalid-input",
-        "not JSON",
-    )
+    assert_problem(api.metadata_request(b"{not json"), 422, "/problems/invalid-input", "not JSON")
     big = {"blob": "x" * (256 * 1024)}
-    assert_problem(api.post("/v1/metadata", json=big), 413, "/problems/payload-too-large", "262144")
+    assert_problem(api.metadata_request(big), 413, "/problems/payload-too-large", "262144")
 
     # a digest the store does not hold
     model = api.register(OWNER)
@@ -190,6 +186,35 @@ def test_metadata_failures(api: Api) -> None:
 
     r = api.put(f"/v1/models/{model['model_id']}/metadata", json={"metadata_digest": "0x12", **sig})
     assert_problem(r, 422, "/problems/invalid-request", "metadata_digest")
+
+
+def test_a_metadata_digest_naming_a_block_that_is_not_a_document(api: Api) -> None:
+    """Whatever block a model's metadata digest names, the answer says what it is (409)."""
+    run = unique_name().encode()
+    blocks = {
+        "JSON but an array": b'["' + run + b'"]',
+        "text but not JSON": b"not json " + run,
+        "not UTF-8 text": b"\xff\xfe" + run,
+    }
+    with EmbeddedStore(api.stack.settings.store_dir) as store:  # the stack's own store
+        for data in blocks.values():
+            store.put(data)
+    big = fresh_artifact()  # two 256 KiB chunks: its digest names a UnixFS file root
+    api.propose(api.register(OWNER)["model_id"], big)
+    cases = [(data, f"({len(data)} bytes), which is {what}") for what, data in blocks.items()]
+    cases.append((big, f"the root of a {len(big)}-byte UnixFS file"))
+    for data, what in cases:
+        model_id = api.register(MEMBER2, metadata_digest=digest_of(data))["model_id"]
+        assert_problem(
+            api.get(f"/v1/models/{model_id}/metadata"),
+            409,
+            "/problems/invalid-metadata-document",
+            f"model {model_id}'s metadata digest names block {cid_of(data)}"
+            if len(data) <= 262144
+            else f"model {model_id}'s metadata digest names block",
+            what,
+            f"PUT /v1/models/{model_id}/metadata",
+        )
 
 
 def owner_events(api: Api, tx_hash: str) -> list[tuple[str, int, str, str]]:

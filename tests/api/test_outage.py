@@ -118,7 +118,8 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         # what the deployment record or the store alone can answer still works
         assert api.ok("/v1/info")["chain_id"] == 31337
         assert api.ok("/v1/auth/nonce")["chain_id"] == 31337
-        assert api.post("/v1/metadata", json={"during": "outage"}).status_code == 201
+        # storing metadata needs the chain too (only members may, asked of the chain now)
+        assert_unavailable(api.metadata_request({"during": "outage"}), "metadata")
         assert api.get("/metrics").status_code == 200
 
         stack.start_chain()
@@ -126,6 +127,7 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         assert api.ok("/ready")["ready"] is True
         assert {path: api.get(path).status_code for path in reads} == answered
         assert api.get(f"/v1/versions/{version_id}/artifact").content == data
+        assert api.metadata_request({"during": "outage"}).status_code == 201
         r = api.post("/v1/models", json=register)  # the signature made before the outage
         assert r.status_code == 201, r.text
         assert r.json()["model"]["name"] == name
@@ -168,7 +170,7 @@ def test_store_down_is_503_and_recovers(kubo_behind_a_switch: tuple[Stack, TcpSw
         unavailable = "/problems/store-unavailable"
         assert_unavailable(api.get(download), "download", unavailable)
         assert_unavailable(api.get(f"/v1/artifacts/{cid_of(data)}"), "by CID", unavailable)
-        assert_unavailable(api.post("/v1/metadata", json={"a": 1}), "metadata", unavailable)
+        assert_unavailable(api.metadata_request({"a": 1}), "metadata", unavailable)
         other = fresh_artifact()
         assert_unavailable(api.upload(model_id, other), "upload", unavailable)
         # what lives on chain alone is still served, and the refused upload proposed nothing
@@ -180,3 +182,61 @@ def test_store_down_is_503_and_recovers(kubo_behind_a_switch: tuple[Stack, TcpSw
         assert api.ok("/ready")["ready"] is True
         assert api.get(download).content == data
         assert api.propose(model_id, other)["artifact_cid"] == str(cid_of(other))
+
+
+def assert_store_unavailable(r: httpx.Response, what: str, store_dir: Path) -> None:
+    assert r.status_code == 503, (what, r.status_code, r.text)
+    assert r.headers["content-type"] == PROBLEM_JSON, what
+    assert int(r.headers["retry-after"]) > 0, what
+    body = r.json()
+    assert body["type"] == "/problems/store-unavailable", (what, body)
+    assert str(store_dir) in body["detail"], (what, body["detail"])
+
+
+@pytest.mark.parametrize("breakage", ["removed", "replaced by a file"])
+def test_embedded_store_missing_is_503_and_recovers(private_stack: Stack, breakage: str) -> None:
+    """The embedded store's directory removed (moved away) or replaced by a file: uploads,
+    metadata and reads answer 503 with Retry-After, never 500 or 404, and work again once the
+    directory is back, without restarting the service."""
+    stack = private_stack
+    store_dir = stack.settings.store_dir
+    with api_on(stack) as api:
+        doc = {"about": unique_name()}
+        stored = api.store_metadata(doc)
+        model_id = api.register(OWNER, metadata_digest=stored["digest"])["model_id"]
+        data = fresh_artifact()
+        version = api.propose(model_id, data)
+        reads = [
+            f"/v1/versions/{version['version_id']}/artifact",
+            f"/v1/artifacts/{version['artifact_cid']}",
+            f"/v1/artifacts/{stored['cid']}",
+            f"/v1/models/{model_id}/metadata",
+        ]
+        assert [api.get(path).status_code for path in reads] == [200] * len(reads)
+
+        away = store_dir.with_name("store.away")
+        store_dir.rename(away)
+        if breakage == "replaced by a file":
+            store_dir.write_bytes(b"not a directory")
+
+        for path in reads:
+            assert_store_unavailable(api.get(path), path, store_dir)
+        other = fresh_artifact()
+        assert_store_unavailable(api.upload(model_id, other), "upload", store_dir)
+        assert_store_unavailable(api.metadata_request({"a": 1}), "metadata", store_dir)
+        ready = api.get("/ready")
+        assert ready.status_code == 503
+        assert str(store_dir) in ready.json()["store"]
+        # nothing was proposed by the refused upload, nothing recreated the store
+        assert api.ok(f"/v1/models/{model_id}/versions")["total"] == 1
+        assert not store_dir.is_dir()
+
+        if store_dir.exists():
+            store_dir.unlink()
+        away.rename(store_dir)
+
+        assert api.ok("/ready")["ready"] is True
+        assert api.get(reads[0]).content == data
+        assert api.ok(reads[3]) == doc
+        assert api.propose(model_id, other)["artifact_cid"] == str(cid_of(other))
+        assert api.store_metadata({"a": 1})["cid"]

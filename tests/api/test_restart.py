@@ -52,7 +52,7 @@ def check_artifacts(api: Api, artifacts: dict[int, bytes], restricted: set[int])
 def test_restarting_the_service_and_the_chain_loses_nothing(private_stack: Stack) -> None:
     stack = private_stack
     with api_on(stack) as api:
-        doc = api.post("/v1/metadata", json={"about": "restart"}).json()
+        doc = api.store_metadata({"about": "restart"})
         open_model = api.register(OWNER, metadata_digest=doc["digest"])["model_id"]
         closed_model = api.register(MEMBER2, restricted=True)["model_id"]
         artifacts = {}

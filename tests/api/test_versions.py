@@ -87,8 +87,13 @@ def version_path(version: dict[str, object]) -> str:
         ("safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}" + b"\0" * 64, "JSON"),
         ("safetensors", b"PK\x03\x04 a zip archive, not safetensors" * 100, "header"),
         ("torch-export", None, "zip"),
+        (  # a 100 MB header took the service from 108 to 395 MB of memory
+            "safetensors",
+            (100_000_000).to_bytes(8, "little") + b'{"t":' + b" " * 300_000,
+            "header length 100000000 exceeds the limit of 8388608 bytes",
+        ),
     ],
-    ids=["bad-header", "zip-as-safetensors", "safetensors-as-torch-export"],
+    ids=["bad-header", "zip-as-safetensors", "safetensors-as-torch-export", "huge-header"],
 )
 def test_wrong_format_is_422_and_nothing_is_pinned_or_proposed(
     api: Api, artifact_format: str, data: bytes | None, mention: str

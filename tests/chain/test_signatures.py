@@ -22,6 +22,7 @@ from eth_utils import keccak
 from service.chain.actions import (
     ACTIONS,
     DOMAIN_NAMES,
+    STATEMENTS,
     Action,
     Domain,
     SignedAction,
@@ -700,6 +701,22 @@ def test_python_type_strings_equal_the_solidity_typehash_strings():
     assert set(solidity) == set(ACTIONS)
     for name, spec in ACTIONS.items():
         assert spec.type_string == solidity[name], name
+
+
+def test_off_chain_statements_are_accepted_by_no_contract(ledger: Ledger):
+    """A StoreMetadata signature must never pass for an on-chain action: no contract hashes the
+    statement's type, names it, or has a function of that name."""
+    assert STATEMENTS["StoreMetadata"].type_string == (
+        "StoreMetadata(bytes32 digest,address actor,uint256 deadline)"
+    )
+    solidity = solidity_typehash_strings()
+    sources = "".join(p.read_text() for p in CONTRACTS_DIR.rglob("*.sol"))
+    for name, spec in STATEMENTS.items():
+        assert name not in ACTIONS and name not in solidity
+        assert name not in sources and spec.type_string not in sources
+        for contract in ledger.contracts.values():
+            names = {item.get("name", "").lower() for item in contract.abi}
+            assert name.lower() not in names and name.lower() + "bysig" not in names
 
 
 def test_type_strings_are_well_formed():

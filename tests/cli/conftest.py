@@ -48,8 +48,8 @@ def client(stack: Stack) -> Iterator[GovLedgerClient]:
 def weights(tmp_path: Path) -> Path:
     """A real safetensors file: one 64x64 float32 tensor (one 256 KiB chunk: a raw CID).
 
-    Random per test: the service lets anyone read bytes that an open model also references, so
-    tests of restricted reads need bytes no other test uploads."""
+    Random per test: a restricted model referencing bytes restricts them for every model that
+    references them too, so tests of open reads need bytes no other test uploads."""
     path = tmp_path / "w.safetensors"
     path.write_bytes(safetensors_bytes(seed=uuid.uuid4().int % 2**63))
     return path

@@ -51,7 +51,7 @@ def test_models_register_read_list_search_metadata(
 ) -> None:
     owner = accounts[1]
     doc = {"description": "a tiny test model", "framework": "pytorch"}
-    stored = client.store_metadata(doc)
+    stored = client.store_metadata(owner, doc)
     assert stored.digest.startswith("0x") and len(stored.digest) == 66
     name = unique("reg")
     written = client.register_model(owner, name, metadata_digest=stored.digest)
@@ -68,7 +68,7 @@ def test_models_register_read_list_search_metadata(
     mine = client.list_models(owner=owner.address, limit=500)
     assert model.model_id in [m.model_id for m in mine.items]
 
-    new_doc = client.store_metadata(json.dumps({"description": "v2"}).encode())
+    new_doc = client.store_metadata(owner, json.dumps({"description": "v2"}).encode())
     changed = client.set_model_metadata(owner, model.model_id, new_doc.digest).model
     assert changed.metadata_digest == new_doc.digest
     assert client.get_model_metadata(model.model_id) == {"description": "v2"}

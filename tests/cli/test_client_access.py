@@ -26,7 +26,7 @@ def test_restricted_read_needs_a_session_of_a_read_right_holder(
     with pytest.raises(ClientError) as anonymous:
         client.download_version(version.version_id, dest)
     assert anonymous.value.status == 401
-    assert "restricted model; sign in" in str(anonymous.value)
+    assert f"restricted model(s) {version.model_id}; sign in" in str(anonymous.value)
     assert not dest.exists()
 
     session = client.login(reader)

@@ -3,9 +3,11 @@ expected errors print one red line (no traceback) and exit 1."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import torch
 from eth_account.signers.local import LocalAccount
 from typer.testing import Result
 
@@ -97,6 +99,7 @@ def test_model_version_vote_alias_download_flow(
         "cid": cid,
         "size": weights.stat().st_size,
         "verified": True,
+        "warning": None,  # safetensors: nothing to unpickle
     }
 
 
@@ -202,6 +205,52 @@ def test_model_transfer_and_accept(cli: Cli, accounts: list[LocalAccount]) -> No
     assert (accepted["model"]["owner"], accepted["model"]["pending_owner"]) == (heir, None)
     table = ok(cli("models", "show", name))
     assert heir in row_of(table, "owner") and "pending owner" not in table
+
+
+def test_metadata_is_signed_and_restricted_metadata_needs_a_session(
+    cli: Cli, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"description": "restricted notes", "id": unique("n")}))
+    name = unique("secret-meta")
+    # storing the document is signed by the acting account, which must be a member
+    outsider = cli("--dev-account", "5", "models", "register", name, "--metadata", str(meta))
+    assert outsider.exit_code == 1
+    assert f"{accounts[5].address} is not a member" in outsider.stderr
+    ok(cli("--dev-account", "1", "models", "register", name, "--restricted", "--metadata",
+           str(meta)))  # fmt: skip
+
+    anonymous = cli("models", "metadata", name)
+    assert anonymous.exit_code == 1
+    assert "restricted model" in anonymous.stderr and "login" in anonymous.stderr
+    signed_in = cli("--dev-account", "1", "models", "metadata", name)
+    assert signed_in.exit_code == 0, signed_in.output
+    assert f"signing in as {accounts[1].address}" in signed_in.stderr
+    assert json.loads(signed_in.stdout) == json.loads(meta.read_text())
+
+
+def test_downloading_a_torch_export_archive_warns_that_loading_it_unpickles(
+    cli: Cli, tmp_path: Path
+) -> None:
+    program = torch.export.export(torch.nn.Linear(3, 2), (torch.ones(1, 3),))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    archive = tmp_path / "linear.pt2"
+    archive.write_bytes(buffer.getvalue())
+    name = unique("pt2")
+    ok(cli("--dev-account", "1", "models", "register", name))
+    out = ok(cli("--dev-account", "1", "versions", "propose", name, str(archive)))
+    cid = row_of(out, "artifact cid").split("│")[2].strip()
+
+    dest = tmp_path / "downloaded.pt2"
+    got = cli("artifacts", "download", cid, "-o", str(dest))
+    assert got.exit_code == 0, got.output
+    assert dest.read_bytes() == archive.read_bytes()
+    warning = " ".join(got.stderr.split())  # as printed, folded at the terminal's width
+    assert "warning: downloaded.pt2 is a torch.export archive (.pt2)" in warning
+    assert "weights_only=False" in warning and "prefer safetensors" in warning
+    as_json = json.loads(ok(cli("--json", "artifacts", "download", cid, "-o", str(dest))))
+    assert "torch.export.load unpickles" in as_json["warning"]
 
 
 def test_errors_print_one_red_line_and_exit_1(cli: Cli, weights: Path) -> None:

@@ -27,6 +27,7 @@ from service.errors import InvalidArtifact, InvalidInput
 from service.ml.formats import (
     ARTIFACT_FORMATS,
     DTYPE_BITS,
+    MAX_HEADER_BYTES,
     SafetensorsSummary,
     SafetensorsValidator,
     TorchExportSummary,
@@ -35,6 +36,7 @@ from service.ml.formats import (
     validate_artifact,
     with_sorted_metadata,
 )
+from service.ml.torch_export_format import is_torch_export_archive
 
 with_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
@@ -274,6 +276,37 @@ def test_an_absurd_header_length_is_rejected_before_anything_is_buffered() -> No
     with pytest.raises(InvalidArtifact, match="header length 65 exceeds the limit of 64 bytes"):
         small.feed((65).to_bytes(8, "little"))
     assert "too small for a JSON object" in reject("safetensors", (1).to_bytes(8, "little") + b"{")
+
+
+def test_the_header_is_bounded_by_a_documented_constant() -> None:
+    """The service's validator buffers and parses at most MAX_HEADER_BYTES of header (a 100 MB
+    one, the reference parser's limit, cost the service ~290 MB): past it, the file is refused
+    as soon as its 8-byte length arrives, naming both sizes; a header of exactly the bound is
+    accepted."""
+    assert MAX_HEADER_BYTES == 8 * 2**20
+    for length in (MAX_HEADER_BYTES + 1, 100_000_000):
+        with pytest.raises(
+            InvalidArtifact,
+            match=f"header length {length} exceeds the limit of {MAX_HEADER_BYTES} bytes",
+        ):
+            artifact_validator("safetensors").feed(length.to_bytes(8, "little"))
+    header = json.dumps({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    header += b" " * (MAX_HEADER_BYTES - len(header))  # safetensors pads with spaces, too
+    summary = validate_artifact(
+        "safetensors", len(header).to_bytes(8, "little") + header + bytes(4)
+    )
+    assert (summary.header_size, summary.names) == (MAX_HEADER_BYTES, ("t",))
+
+
+def test_a_torch_export_archive_is_told_by_structure_alone(
+    model_pt2: bytes, model_safetensors: bytes, model_pickle: bytes
+) -> None:
+    """What the CLI's download warning relies on: the zip directory, nothing unpickled."""
+    assert is_torch_export_archive([model_pt2[i : i + 1000] for i in range(0, 50_000, 1000)]
+                                   + [model_pt2[50_000:]])  # fmt: skip
+    assert not is_torch_export_archive([model_safetensors])
+    assert not is_torch_export_archive([model_pickle])  # a zip, but torch.save's
+    assert not is_torch_export_archive([])
 
 
 def test_pickles_presented_as_safetensors_are_named_as_such(model_pickle: bytes) -> None:

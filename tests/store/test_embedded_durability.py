@@ -200,3 +200,53 @@ def test_chunking_is_exact_whatever_the_read_sizes() -> None:
     sizes = [len(chunk) for chunk in iter_chunks(Trickle(data))]
     assert sizes == [CHUNK_SIZE, CHUNK_SIZE, 5]
     assert [len(c) for c in iter_chunks(Trickle(b""))] == [0]
+
+
+@pytest.mark.parametrize("breakage", ["moved away", "replaced by a file", "emptied"])
+def test_a_missing_store_is_unavailable_not_empty(tmp_path: Path, breakage: str) -> None:
+    """Every call on a store whose directory is gone raises StoreUnavailable naming it (never
+    ContentNotFound, never a bare OSError); nothing recreates it; it works again once back."""
+    from service.errors import StoreUnavailable
+
+    root = tmp_path / "store"
+    store = EmbeddedStore(root)
+    big = random.Random(7).randbytes(CHUNK_SIZE + 1)
+    kept = store.put(big).cid
+    car = b"".join(store.export_car(kept))
+    away = tmp_path / "away"
+    root.rename(away)
+    if breakage == "replaced by a file":
+        root.write_bytes(b"x")
+    elif breakage == "emptied":
+        root.mkdir()
+
+    calls = {
+        "put": lambda: store.put(b"new"),
+        "get": lambda: b"".join(store.get(kept)),
+        "file_size": lambda: store.file_size(kept),
+        "has": lambda: store.has(kept),
+        "pin": lambda: store.pin(kept),
+        "unpin": lambda: store.unpin(kept),
+        "pins": store.pins,
+        "gc": store.gc,
+        "export_car": lambda: b"".join(store.export_car(kept)),
+        "import_car": lambda: store.import_car(car),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreUnavailable, match=str(root)) as info:
+            call()
+        assert "missing or broken" in str(info.value), name
+    assert {
+        "moved away": not root.exists(),
+        "replaced by a file": root.is_file(),
+        "emptied": root.is_dir() and not any(root.iterdir()),
+    }[breakage]
+
+    if root.is_dir():
+        root.rmdir()
+    else:
+        root.unlink(missing_ok=True)
+    away.rename(root)
+    assert b"".join(store.get(kept)) == big
+    assert store.pins() == [kept]
+    assert store.put(b"new").size == 3

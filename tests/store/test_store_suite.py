@@ -168,6 +168,35 @@ def test_pins_list_unpin_and_gc_removes_unpinned_content_only(backend: Backend) 
         backend.store.get(dropped_cid)
 
 
+def test_gc_never_removes_roots_that_keep_names(backend: Backend) -> None:
+    """Roots named by ``keep`` survive gc whole though unpinned (an upload between its put and
+    its pin); the embedded store sweeps the rest, kubo (which spares pinned blocks only)
+    sweeps nothing while such a root is held unpinned."""
+    in_flight = payload(3 * CHUNK_SIZE + 3, seed=8)
+    stray = payload(2 * CHUNK_SIZE + 9, seed=9)
+    in_flight_cid = backend.store.put(in_flight, pin=False).cid
+    stray_cid = backend.store.put(stray, pin=False).cid
+    absent = CID.of_block(RAW, os.urandom(16))  # named but not held: no obstacle
+    asked: list[bool] = []
+
+    def keep() -> list[CID]:
+        asked.append(True)
+        return [in_flight_cid, absent]
+
+    removed = backend.store.gc(keep=keep)
+
+    assert asked == [True]
+    assert backend.store.get_bytes(in_flight_cid) == in_flight
+    if backend.name == "embedded":
+        assert removed >= 4 and not backend.store.has(stray_cid)
+    else:
+        assert removed == 0 and backend.store.get_bytes(stray_cid) == stray
+    backend.store.pin(in_flight_cid)  # what the upload does next still works
+    backend.store.gc(keep=lambda: [absent])
+    assert backend.store.get_bytes(in_flight_cid) == in_flight
+    assert not backend.store.has(stray_cid)
+
+
 def test_pin_of_absent_content_raises_content_not_found(backend: Backend) -> None:
     if backend.name == "kubo-real":
         pytest.skip("a real node would search the network for the absent CID until timeout")

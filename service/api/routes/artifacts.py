@@ -33,5 +33,5 @@ async def download(
     account: AccountDep,
 ) -> StreamingResponse:
     """Content the ledger records, by CID, verified while streaming (restricted: read right)."""
-    opened, size, stream = await run_in_threadpool(artifacts.open_read, cid, account)
-    return _stream_response(str(opened), size, stream)
+    opened = await run_in_threadpool(artifacts.open_read, cid, account)
+    return _stream_response(opened)

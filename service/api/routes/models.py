@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Response
 
-from service.api.deps import ArtifactsDep, LedgerDep, RelayerDep
+from service.api.caching import RESTRICTED_CACHING
+from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import (
     Address,
@@ -18,7 +19,6 @@ from service.api.schemas import (
     ModelPublic,
     ModelWritten,
     ReadPolicyUpdate,
-    StoredContent,
     TransactionPublic,
 )
 from service.chain.ledger import ActionReceipt, Ledger
@@ -94,12 +94,23 @@ def get_model(model_id: ModelId, ledger: LedgerDep) -> ModelPublic:
     return ModelPublic.of(ledger.model(model_id))
 
 
-@router.get("/models/{model_id}/metadata", response_model=dict[str, Any])
+@router.get(
+    "/models/{model_id}/metadata",
+    response_model=dict[str, Any],
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open content needs none
+)
 def get_model_metadata(
-    model_id: ModelId, ledger: LedgerDep, artifacts: ArtifactsDep
+    model_id: ModelId,
+    ledger: LedgerDep,
+    artifacts: ArtifactsDep,
+    account: AccountDep,
+    response: Response,
 ) -> dict[str, Any]:
-    """The model's metadata document, verified against the digest on chain."""
-    return artifacts.model_metadata(ledger.model(model_id))
+    """The model's metadata document, verified against its digest (restricted: read right)."""
+    doc, grant = artifacts.model_metadata(ledger.model(model_id), account)
+    if not grant.public:
+        response.headers["Cache-Control"] = RESTRICTED_CACHING
+    return doc
 
 
 @router.put("/models/{model_id}/metadata", response_model=ModelWritten)
@@ -151,43 +162,6 @@ def set_read_policy(
         relayer, "SetReadPolicy", {"modelId": model_id, "restricted": body.restricted}, body
     )
     return _written(ledger, model_id, receipt)
-
-
-@router.post(
-    "/metadata",
-    response_model=StoredContent,
-    status_code=201,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"type": "object"},
-                    "example": {"description": "MLP on sklearn digits", "framework": "pytorch"},
-                }
-            },
-        }
-    },
-)
-async def store_metadata(request: Request, artifacts: ArtifactsDep) -> StoredContent:
-    """Store a metadata document (a JSON object, at most one 256 KiB block); returns its digest."""
-    from starlette.concurrency import run_in_threadpool
-
-    data = await _read_bounded(request, artifacts.settings.max_metadata_bytes)
-    cid, size = await run_in_threadpool(artifacts.store_metadata, data)
-    return StoredContent(cid=str(cid), digest="0x" + cid.digest.hex(), size=size)
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    from service.errors import PayloadTooLarge
-
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"the document is larger than {limit} bytes; keep metadata small")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ledger_address(value: str) -> str:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.api.caching import OPEN_CACHING, RESTRICTED_CACHING
 from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
@@ -18,6 +19,7 @@ from service.api.schemas import (
     KIND_BY_NAME,
     STATE_BY_NAME,
     SUPPORT_BY_NAME,
+    UINT256_MAX,
     ZERO_DIGEST_HEX,
     Address,
     Digest,
@@ -39,7 +41,7 @@ from service.api.schemas import (
 from service.chain.types import Support, as_digest
 from service.domain import catalog, uploads
 from service.domain.actions import finalize, relay
-from service.domain.artifacts import ArtifactService
+from service.domain.artifacts import ArtifactService, OpenedContent
 from service.store.cid import parse_cid
 
 router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
@@ -97,8 +99,8 @@ async def propose_version(
         ),
     ],
     actor: Annotated[Address, Query()],
-    nonce: Annotated[int, Query(ge=0)],
-    deadline: Annotated[int, Query(ge=0)],
+    nonce: Annotated[int, Query(ge=0, le=UINT256_MAX)],
+    deadline: Annotated[int, Query(ge=0, le=UINT256_MAX)],
     signature: Annotated[SignatureHex, Query()],
     kind: Annotated[KindName, Query()] = "base",
     parent_id: Annotated[int, Query(ge=0, le=2**40)] = 0,
@@ -238,25 +240,21 @@ async def download_version_artifact(
     version_id: VersionId, artifacts: ArtifactsDep, account: AccountDep
 ) -> StreamingResponse:
     """The version's artifact, verified against its CID while streaming (restricted: read right)."""
-
-    def open_() -> tuple[str, int, Iterator[bytes]]:
-        version = artifacts.backends.ledger.version(version_id)
-        cid = artifacts.version_cid(version)
-        opened, size, stream = artifacts.open_read(str(cid), account)
-        return str(opened), size, stream
-
-    cid, size, stream = await run_in_threadpool(open_)
-    return _stream_response(cid, size, stream)
+    opened = await run_in_threadpool(artifacts.open_version, version_id, account)
+    return _stream_response(opened)
 
 
-def _stream_response(cid: str, size: int, stream: Iterator[bytes]) -> StreamingResponse:
+def _stream_response(opened: OpenedContent) -> StreamingResponse:
+    """The content's bytes; shared caches may keep them only if no session was needed (content
+    no restricted model references), since a cache would serve them to anyone after."""
+    cid = str(opened.cid)
     return StreamingResponse(
-        stream,
+        opened.stream,
         media_type="application/octet-stream",
         headers={
-            "Content-Length": str(size),
+            "Content-Length": str(opened.size),
             "X-Content-CID": cid,
             "ETag": f'"{cid}"',
-            "Cache-Control": "public, max-age=31536000, immutable",
+            "Cache-Control": OPEN_CACHING if opened.grant.public else RESTRICTED_CACHING,
         },
     )

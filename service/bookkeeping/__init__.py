@@ -1,0 +1,5 @@
+"""The service's own bookkeeping: facts the chain does not hold, kept durably in SQLite."""
+
+from service.bookkeeping.db import Bookkeeping, ChargeOutcome, Usage
+
+__all__ = ["Bookkeeping", "ChargeOutcome", "Usage"]
