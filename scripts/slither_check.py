@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,9 @@ def element_path(element: dict[str, Any]) -> str:
 
 
 def run_slither(json_out: Path) -> None:
+    # a build-info left by an earlier compilation of other sources would be read too, and
+    # report findings at lines that no longer exist: compile into an empty build-info folder
+    shutil.rmtree(ROOT / "build" / "hardhat-artifacts" / "build-info", ignore_errors=True)
     subprocess.run(["npx", "hardhat", "compile", "--force", "--quiet"], cwd=ROOT, check=True)
     slither = Path(sys.executable).parent / "slither"
     command = [
