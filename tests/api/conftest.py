@@ -133,6 +133,23 @@ class Api:
     def put(self, path: str, **kw: Any) -> httpx.Response:
         return self.http.put(path, **kw)
 
+    def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll /ready until it answers 200 (after a start the journal is checked against the
+        chain first; after an outage the keeper catches up); its body."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                r = self.http.get("/ready")
+                if r.status_code == 200:
+                    body: dict[str, Any] = r.json()
+                    return body
+                last = r.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            assert time.monotonic() < deadline, f"not ready after {timeout}s: {last}"
+            time.sleep(0.2)
+
     def ok(self, path: str, **kw: Any) -> Any:
         """GET ``path`` and return its JSON, which must come with a 200."""
         r = self.http.get(path, **kw)

@@ -70,21 +70,6 @@ def recovered(api: Api) -> dict[str, float]:
     }
 
 
-def wait_ready(api: Api, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            r = api.get("/ready")
-            if r.status_code == 200:
-                return
-            last = r.text
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        assert time.monotonic() < deadline, f"the stack did not become ready: {last}"
-        time.sleep(0.2)
-
-
 @dataclass
 class Tally:
     acknowledged: dict[str, float] = field(default_factory=dict)  # what -> when (monotonic)
@@ -165,7 +150,7 @@ def test_killing_the_chain_during_a_burst_loses_no_acknowledged_write(
             t.join(timeout=120)
 
     with api_on(stack) as api:
-        wait_ready(api)
+        api.wait_ready(timeout=90)
         missing = [
             n for n in tally.acknowledged if api.get(f"/v1/models/by-name/{n}").status_code != 200
         ]
@@ -264,7 +249,7 @@ def test_killing_the_service_during_uploads_loses_nothing_and_leaves_no_orphan(
             t.join(timeout=120)
 
     with api_on(stack) as api:
-        wait_ready(api)
+        api.wait_ready(timeout=90)
         versions = api.ok(f"/v1/models/{model_id}/versions", params={"limit": 500})
         digests = [v["artifact_digest"] for v in versions["items"]]
         missing = [d for d in tally.acknowledged if d not in digests]

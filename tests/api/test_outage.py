@@ -124,7 +124,7 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
 
         stack.start_chain()
 
-        assert api.ok("/ready")["ready"] is True
+        assert api.wait_ready()["ready"] is True
         assert {path: api.get(path).status_code for path in reads} == answered
         assert api.get(f"/v1/versions/{version_id}/artifact").content == data
         assert api.metadata_request({"during": "outage"}).status_code == 201
@@ -179,7 +179,7 @@ def test_store_down_is_503_and_recovers(kubo_behind_a_switch: tuple[Stack, TcpSw
 
         switch.up()
 
-        assert api.ok("/ready")["ready"] is True
+        assert api.wait_ready()["ready"] is True
         assert api.get(download).content == data
         assert api.propose(model_id, other)["artifact_cid"] == str(cid_of(other))
 
@@ -235,7 +235,7 @@ def test_embedded_store_missing_is_503_and_recovers(private_stack: Stack, breaka
             store_dir.unlink()
         away.rename(store_dir)
 
-        assert api.ok("/ready")["ready"] is True
+        assert api.wait_ready()["ready"] is True
         assert api.get(reads[0]).content == data
         assert api.ok(reads[3]) == doc
         assert api.propose(model_id, other)["artifact_cid"] == str(cid_of(other))

@@ -97,18 +97,6 @@ def model_count_named(api: Api, name: str) -> int:
     return 1 if r.status_code == 200 else 0
 
 
-def wait_ready(api: Api, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = api.get("/ready")
-        if r.status_code == 200:
-            body: dict[str, Any] = r.json()
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready after {timeout}s: {r.text}")
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def slow_stack(tmp_path) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
     """A private stack whose requests wait 2 s for a receipt and whose keeper looks every
@@ -280,7 +268,7 @@ def test_an_action_not_mined_in_time_is_applied_exactly_once_later(slow_stack: S
         finally:
             api.rpc("evm_setAutomine", True)
         api.rpc("evm_mine")
-        wait_ready(api)
+        api.wait_ready()
         r = api.post("/v1/models", json=body)
         assert r.status_code == 201, r.text
         assert r.json()["model"]["name"] == body["name"]
@@ -326,7 +314,7 @@ def test_a_chain_rollback_is_repaired_without_restarting_the_service(
                 r = api.post("/v1/models", json=late)
                 assert r.status_code == 201, r.text
                 written.append(late["name"])
-            wait_ready(api)
+            api.wait_ready()
             assert all(model_count_named(api, n) == 1 for n in written), written
             rights = api.ok(f"/v1/models/{model_id}/rights/{MEMBER2.address}")
             assert "maintain" in rights["rights"]

@@ -85,7 +85,7 @@ def test_restarting_the_service_and_the_chain_loses_nothing(private_stack: Stack
         stack.stop_chain()
         stack.start_chain()
         stack.start_service()
-        assert api.ok("/ready")["ready"] is True
+        assert api.wait_ready()["ready"] is True
         assert record(api, models, versions) == before
         check_artifacts(api, artifacts, {v3})
 
