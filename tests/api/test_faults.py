@@ -77,6 +77,16 @@ class Tally:
     refused: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def record(self, what: str, answer: httpx.Response | None) -> None:
+        """Acknowledged (2xx), pending (never answered for good) or refused."""
+        with self.lock:
+            if answer is None:
+                self.pending.add(what)
+            elif answer.status_code < 300:
+                self.acknowledged[what] = time.monotonic()
+            else:
+                self.refused.append(f"{answer.status_code} {answer.text[:200]}")
+
 
 def settle(send: Any, stop: threading.Event, grace_s: float = 60.0) -> httpx.Response | None:
     """Send the same request until it is answered for good (2xx or a 4xx other than 409);
@@ -121,14 +131,7 @@ def test_killing_the_chain_during_a_burst_loses_no_acknowledged_write(
                     time.sleep(0.2)
                     continue
                 body = {"name": name, "restricted": False, "metadata_digest": ZERO32, **sig}
-                r = settle(lambda b=body: api.http.post("/v1/models", json=b), stop)
-                with tally.lock:
-                    if r is None:
-                        tally.pending.add(name)
-                    elif r.status_code == 201:
-                        tally.acknowledged[name] = time.monotonic()
-                    else:
-                        tally.refused.append(f"{r.status_code} {r.text[:200]}")
+                tally.record(name, settle(lambda b=body: api.http.post("/v1/models", json=b), stop))
 
     threads = [threading.Thread(target=writer, args=(a,)) for a in WRITERS]
     for t in threads:
@@ -221,15 +224,7 @@ def test_killing_the_service_during_uploads_loses_nothing_and_leaves_no_orphan(
                 except (AssertionError, httpx.HTTPError):  # no /v1/actions/prepare: it is down
                     time.sleep(0.2)
                     continue
-                r = settle(request, stop)
-                with tally.lock:
-                    digest = digest_of(data)
-                    if r is None:
-                        tally.pending.add(digest)
-                    elif r.status_code == 201:
-                        tally.acknowledged[digest] = time.monotonic()
-                    else:
-                        tally.refused.append(f"{r.status_code} {r.text[:200]}")
+                tally.record(digest_of(data), settle(request, stop))
 
     threads = [threading.Thread(target=uploader, args=(a,)) for a in uploaders]
     for t in threads:

@@ -384,32 +384,12 @@ def test_bytes_other_than_the_signed_cid_are_refused_and_not_kept(api: Api) -> N
     model = api.register(OWNER)
     signed, sent = fresh_artifact(), fresh_artifact()
     pins, relayed = api.pins(), api.relayer_tx_count()
-    sig = api.signed(
-        "ProposeVersion",
-        OWNER,
-        {
-            "modelId": model["model_id"],
-            "parentId": 0,
-            "kind": 0,
-            "artifactDigest": digest_of(signed),
-            "metadataDigest": ZERO32,
-        },
-    )
-    r = api.post(
-        f"/v1/models/{model['model_id']}/versions",
-        params={"artifact_format": "safetensors", "artifact_cid": str(cid_of(signed)), **sig},
-        content=sent,
-        headers={"content-type": "application/octet-stream"},
-    )
+    named = {"signed_digest": digest_of(signed), "artifact_cid": str(cid_of(signed))}
+    r = api.upload(model["model_id"], sent, **named)
     assert_problem(r, 422, "/problems/invalid-input", str(cid_of(sent)), str(cid_of(signed)))
     assert api.pins() == pins
     assert api.relayer_tx_count() == relayed
     assert versions_total(api, model["model_id"]) == 0
-    # the same signature with the bytes it names goes through (the refusal used nothing up)
-    r = api.post(
-        f"/v1/models/{model['model_id']}/versions",
-        params={"artifact_format": "safetensors", "artifact_cid": str(cid_of(signed)), **sig},
-        content=signed,
-        headers={"content-type": "application/octet-stream"},
-    )
+    # the bytes the signature names go through with the same nonce (the refusal used nothing up)
+    r = api.upload(model["model_id"], signed, **named)
     assert r.status_code == 201, r.text
