@@ -136,10 +136,11 @@ class Recovery:
         return None
 
     def tick(self) -> RecoveryReport | None:
-        """The keeper's periodic check: run recovery if the chain rolled back or a crash left
+        """The keeper's periodic check: run recovery if no run has completed since start (the
+        start-up one may have met a chain that was down), the chain rolled back, or a crash left
         entries behind. Quiet while the chain is down."""
         try:
-            needed = self.rolled_back() or bool(self.orphans())
+            needed = not self.synced or self.rolled_back() or bool(self.orphans())
         except LedgerError:
             return None  # the chain is down: /ready says so; try again next tick
         if not needed:

@@ -304,3 +304,21 @@ def test_a_frozen_chain_is_reported_within_seconds_and_recovers(fault_stack: Sta
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert http.get("/v1/models", params={"limit": 1}).status_code == 200
+
+
+def test_a_service_started_while_the_chain_is_down_becomes_ready_when_it_is_back(
+    fault_stack: Stack,
+) -> None:
+    """The journal's check against the chain at start meets a chain that is down: the keeper
+    repeats it once the chain is back (before, /ready said 'not checked since start' for ever
+    unless a write came)."""
+    stack = fault_stack
+    stack.stop_service()
+    stack.stop_chain()
+    stack.start_service()
+    with api_on(stack) as api:
+        ready = api.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["chain"] != "ok"
+        stack.start_chain()
+        assert api.wait_ready(timeout=30)["journal"] == "ok"
