@@ -22,12 +22,14 @@ before it; no lock is held while the bytes stream or the chain is waited for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from eth_utils import to_checksum_address
 
 from service.chain import reverts
+from service.chain.actions import SignedAction
 from service.chain.ledger import ActionReceipt, Ledger
 from service.chain.types import Rights, VersionKind, VersionRecord
 from service.domain.actions import SignedFieldsLike, signed_action
@@ -35,7 +37,7 @@ from service.domain.artifacts import ArtifactService
 from service.errors import InvalidInput, LedgerError, PayloadTooLarge
 from service.journal.relayer import Relayer
 from service.journal.store import Status
-from service.ml.formats import ArtifactValidator, artifact_validator
+from service.ml.formats import artifact_validator
 from service.store.cid import CID
 
 log = logging.getLogger("govledger.uploads")
@@ -63,14 +65,7 @@ def propose_with_upload(
     content_length: int | None,
 ) -> ProposedVersion:
     """Check, journal, store and propose an artifact (see the module docstring)."""
-    limit = artifacts.settings.max_upload_bytes
-    if content_length is not None and content_length > limit:
-        raise PayloadTooLarge(
-            f"the artifact has {content_length} bytes, more than the limit of {limit}; "
-            "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
-        )
-    backends = artifacts.backends
-    ledger, relayer = backends.ledger, backends.relayer
+    ledger = artifacts.backends.ledger
     validator = artifact_validator(artifact_format)
     signed = signed_action(
         ledger,
@@ -84,15 +79,72 @@ def propose_with_upload(
         },
         fields,
     )
+
+    def precheck() -> None:
+        _precheck(ledger, artifacts.backends.relayer, model_id, signed.action.actor, fields)
+
+    upload = relay_with_upload(
+        artifacts,
+        signed=signed,
+        cid=artifact_cid,
+        validator=validator,
+        chunks=chunks,
+        content_length=content_length,
+        limit=artifacts.settings.max_upload_bytes,
+        precheck=precheck,
+        what="artifact",
+    )
+    return _result(ledger, artifacts, artifact_cid, upload.receipt, size=upload.size)
+
+
+class StreamValidator(Protocol):
+    """Checks bytes as they stream: ``feed`` raises as soon as they are known bad, ``finish``
+    once they are complete (service/ml/formats.py, service/ml/updates.py)."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> object: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelayedUpload:
+    receipt: ActionReceipt
+    size: int | None  # None when the same signed upload was replayed (its body not read)
+
+
+def relay_with_upload(
+    artifacts: ArtifactService,
+    *,
+    signed: SignedAction,
+    cid: CID,
+    validator: StreamValidator,
+    chunks: Iterable[bytes],
+    content_length: int | None,
+    limit: int,
+    precheck: Callable[[], None],
+    what: str,
+) -> RelayedUpload:
+    """The upload path every signed action carrying bytes shares (a version's artifact, a
+    round's update): claim the action's key; refuse an announced length past ``limit``;
+    ``precheck()`` and the signature before the body; journal; stream the body through
+    ``validator`` into the store; check the stored bytes have ``cid``; relay. The same signed
+    request again after it was recorded gets its receipt without its body being read."""
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(
+            f"the {what} has {content_length} bytes, more than the limit of {limit}; "
+            "raise GOVLEDGER_MAX_UPLOAD_BYTES on the service or upload a smaller file"
+        )
+    backends = artifacts.backends
+    ledger, relayer = backends.ledger, backends.relayer
     with relayer.claim(signed) as claim:
         if claim.replay is not None:  # the same signed upload again, after it was recorded
-            return _result(ledger, artifacts, artifact_cid, claim.replay)
-        _precheck(ledger, relayer, model_id, signed.action.actor, fields)
+            return RelayedUpload(receipt=claim.replay, size=None)
+        precheck()
         ledger.verify(signed)  # the signature over the declared digest: before the body
-        cid_text = str(artifact_cid)
+        cid_text = str(cid)
         with artifacts.pin_lock(cid_text):  # a release of these bytes sees the entry, or is done
             entry_id = relayer.begin_upload(signed, cid_text)
-        upload = _Upload(artifacts, entry_id, artifact_cid)
+        upload = _Upload(artifacts, entry_id, cid)
         try:
             size = upload.store(validator, chunks, limit)
             receipt = relayer.send(signed, entry_id=entry_id)
@@ -101,8 +153,8 @@ def propose_with_upload(
             raise
         finally:
             relayer.end(entry_id)
-    artifacts.remember_cid(artifact_cid)
-    return _result(ledger, artifacts, artifact_cid, receipt, size=size)
+    artifacts.remember_cid(cid)
+    return RelayedUpload(receipt=receipt, size=size)
 
 
 def _result(
@@ -149,7 +201,7 @@ class _Upload:
         self.cid = cid
         self.stored: CID | None = None
 
-    def store(self, validator: ArtifactValidator, chunks: Iterable[bytes], limit: int) -> int:
+    def store(self, validator: StreamValidator, chunks: Iterable[bytes], limit: int) -> int:
         """Stream the body into the store (pinned), validated and bounded; journal ``stored``
         once it is there with the declared CID. Returns its size."""
         store = self.artifacts.backends.store
