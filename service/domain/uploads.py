@@ -87,7 +87,7 @@ def propose_with_upload(
         artifacts,
         signed=signed,
         cid=artifact_cid,
-        validator=validator,
+        make_validator=lambda: validator,
         chunks=chunks,
         content_length=content_length,
         limit=artifacts.settings.max_upload_bytes,
@@ -117,7 +117,7 @@ def relay_with_upload(
     *,
     signed: SignedAction,
     cid: CID,
-    validator: StreamValidator,
+    make_validator: Callable[[], StreamValidator],
     chunks: Iterable[bytes],
     content_length: int | None,
     limit: int,
@@ -126,9 +126,10 @@ def relay_with_upload(
 ) -> RelayedUpload:
     """The upload path every signed action carrying bytes shares (a version's artifact, a
     round's update): claim the action's key; refuse an announced length past ``limit``;
-    ``precheck()`` and the signature before the body; journal; stream the body through
-    ``validator`` into the store; check the stored bytes have ``cid``; relay. The same signed
-    request again after it was recorded gets its receipt without its body being read."""
+    ``precheck()`` and the signature before the body; journal; stream the body through the
+    validator ``make_validator()`` builds (after the pre-checks) into the store; check the
+    stored bytes have ``cid``; relay. The same signed request again after it was recorded gets
+    its receipt without its body being read."""
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge(
             f"the {what} has {content_length} bytes, more than the limit of {limit}; "
@@ -146,7 +147,7 @@ def relay_with_upload(
             entry_id = relayer.begin_upload(signed, cid_text)
         upload = _Upload(artifacts, entry_id, cid)
         try:
-            size = upload.store(validator, chunks, limit)
+            size = upload.store(make_validator(), chunks, limit)
             receipt = relayer.send(signed, entry_id=entry_id)
         except BaseException as exc:
             upload.settle_failure(exc)
