@@ -146,7 +146,10 @@ class AggregationRule(ABC):
 
     def aggregate(self, contributions: Sequence[Contribution]) -> AggregateResult:
         """Combine the contributions into one delta; the order of the input never matters."""
-        return self._combine(check_contributions(contributions))
+        inputs = check_contributions(contributions)
+        # infinities and NaNs are found and refused by the rules themselves, naming the value
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._combine(inputs)
 
     @abstractmethod
     def _combine(self, inputs: Inputs) -> AggregateResult:
