@@ -1,9 +1,9 @@
 """FedAvg: the sample-weighted mean of the updates (McMahan et al. 2017).
 
 Per coordinate: ``(s₁·x₁ + s₂·x₂ + … + sₙ·xₙ) / (s₁ + … + sₙ)`` in float64, the sum taken
-left to right in ascending address order, then rounded once into the update's dtype. Each
-product of a float32/float16/bfloat16 value and a sample count below 2**29 is exact, so the
-mean of identical updates is that update exactly.
+left to right in ascending address order, then rounded once into the update's dtype. With
+float32/float16/bfloat16 updates and fewer than 2**29 samples in all, every product and every
+partial sum over identical updates is exact, so their mean is that update exactly.
 """
 
 from __future__ import annotations
