@@ -158,6 +158,12 @@ class SafetensorsValidator:
         """Bytes fed so far."""
         return self._size
 
+    @property
+    def header(self) -> SafetensorsSummary | None:
+        """What the header declares, once all of it has arrived and passed the checks (the data
+        section may still be incomplete: :meth:`finish` checks that)."""
+        return self._summary
+
     def feed(self, chunk: Chunk) -> None:
         """Consume the next bytes of the file; raises InvalidArtifact as soon as they are wrong."""
         if self._finished:
