@@ -40,7 +40,7 @@ not matter: nothing here runs in parallel or sums in an order the CPU picks.
 
 from __future__ import annotations
 
-from service.ml.aggregate.apply import apply_update
+from service.ml.aggregate.apply import aggregate_file, apply_update
 from service.ml.aggregate.base import (
     AggregateResult,
     AggregationRule,
@@ -74,6 +74,7 @@ __all__ = [
     "Median",
     "MultiKrum",
     "TrimmedMean",
+    "aggregate_file",
     "apply_update",
     "params_digest",
     "params_document",

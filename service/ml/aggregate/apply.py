@@ -62,3 +62,16 @@ def apply_update(
             out[part] = rounded
         weights[name] = out.reshape(b.shape)
     return weights
+
+
+def aggregate_file(base_bytes: bytes, delta: Mapping[str, np.ndarray]) -> bytes:
+    """The aggregate version's artifact: ``base + delta`` as canonical safetensors carrying the
+    base's ``__metadata__`` (its architecture, say), so the aggregate loads wherever the base
+    does. The same base and delta give the same bytes, hence the same CID, anywhere."""
+    from service.ml.safetensors_format import SafetensorsValidator
+    from service.ml.tensors import canonical_safetensors, read_safetensors
+
+    validator = SafetensorsValidator()
+    validator.feed(base_bytes)
+    metadata = validator.finish().metadata
+    return canonical_safetensors(apply_update(read_safetensors(base_bytes), delta), metadata)
