@@ -67,7 +67,7 @@ from service.errors import (
 )
 from service.ml.accelerate.measure import MeasureSettings
 from service.ml.accelerate.recipes import RECIPES
-from service.ml.formats import ONNX, SAFETENSORS, TORCH_EXPORT, validate_artifact
+from service.ml.formats import ONNX, SAFETENSORS, TORCH_EXPORT, format_of
 from service.store.cid import CID, cid_from_digest, parse_cid
 
 log = logging.getLogger("govledger.builds")
@@ -410,22 +410,15 @@ class BuildService:
 
 def _format_of(data: bytes) -> str:
     """The parent's format, told from its bytes (the chain records only their digest)."""
-    for name in (SAFETENSORS, ONNX):
-        try:
-            validate_artifact(name, data)
-        except InvalidArtifact:
-            continue
-        return name
-    try:
-        validate_artifact(TORCH_EXPORT, data)
-    except InvalidArtifact:
-        pass
-    else:
+    found = format_of(data)
+    if found == TORCH_EXPORT:
         raise InvalidArtifact(
             "the parent is a torch.export archive (.pt2), which is never loaded (loading one "
             "unpickles); propose the model as safetensors of a known architecture or as ONNX"
         )
-    raise InvalidArtifact("the parent's artifact is neither safetensors nor ONNX")
+    if found is None:
+        raise InvalidArtifact("the parent's artifact is neither safetensors nor ONNX")
+    return found
 
 
 def _close(stream: Any) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from service.chain.types import State
 from service.domain.artifacts import ArtifactService
 from service.errors import Conflict, InvalidArtifact, InvalidInput, PayloadTooLarge
+from service.ml.formats import ONNX, format_of
 from service.ml.onnx_format import MAX_ONNX_BYTES, TensorSpec
 
 JSON: Final = "application/json"
@@ -113,14 +114,18 @@ class PredictionService:
             data = b"".join(stream)  # each block verified against its CID while read
             from service.ml.accelerate.runtime import load_model
 
+            found = format_of(data)
+            if found != ONNX:
+                raise Conflict(
+                    f"version {version_id}'s artifact is {found or 'of no known format'}, not "
+                    "ONNX: prediction serves ONNX versions only (nothing else is loaded); build "
+                    "one from this version with `govledger accelerate` (POST /v1/models/{id}/"
+                    "builds) and approve it"
+                )
             try:
                 model = load_model(data, threads=self.settings.predict_threads)
             except InvalidArtifact as exc:
-                raise Conflict(
-                    f"version {version_id}'s artifact cannot be served: {exc}. Prediction "
-                    "serves ONNX versions; build one from this version with `govledger "
-                    "accelerate` (or POST /v1/models/{id}/builds) and approve it"
-                ) from None
+                raise Conflict(f"version {version_id}'s artifact cannot be served: {exc}") from None
             with self._lock:
                 self._sessions[digest] = model
                 while len(self._sessions) > self.settings.predict_cache_size:

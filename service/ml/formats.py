@@ -50,6 +50,7 @@ __all__ = [
     "TorchExportSummary",
     "TorchExportValidator",
     "artifact_validator",
+    "format_of",
     "validate_artifact",
     "with_sorted_metadata",
 ]
@@ -95,6 +96,18 @@ def artifact_validator(format: str) -> ArtifactValidator:
     raise InvalidArtifact(
         f"unknown artifact format {format!r}; accepted formats are {', '.join(ARTIFACT_FORMATS)}"
     )
+
+
+def format_of(data: bytes) -> str | None:
+    """The format whose validator accepts ``data`` (safetensors, ONNX, torch.export), or None.
+    Nothing is loaded: the chain records only a digest, so the bytes say what they are."""
+    for name in (SAFETENSORS, ONNX, TORCH_EXPORT):
+        try:
+            validate_artifact(name, data)
+        except InvalidArtifact:
+            continue
+        return name
+    return None
 
 
 def validate_artifact(format: str, data: Chunk | Iterable[Chunk]) -> ArtifactSummary:
