@@ -395,17 +395,20 @@ class BuildService:
         } | {"version_id": version_id}
 
     def retained(self) -> list[CID]:
-        """What the garbage collector keeps for builds: everything jobs stored within the grace
-        period (a candidate whose proposal was refused was unpinned by the refusal, and may
-        still be proposed)."""
-        since = time.time() - self.settings.gc_grace_s
-        kept: list[CID] = []
-        for result in self.jobs.results_since(since):
-            for candidate in result.get("candidates", []):
-                for key in ("artifact", "recipe", "metadata"):
-                    kept.append(parse_cid(candidate[key]["cid"]))
-            kept.append(parse_cid(result["report"]["cid"]))
-        return kept
+        """What the garbage collector keeps for builds (see :func:`retained_roots`)."""
+        return retained_roots(self.jobs, self.settings.gc_grace_s)
+
+
+def retained_roots(jobs: JobStore, grace_s: float) -> list[CID]:
+    """Everything build jobs stored within the grace period: a candidate whose proposal was
+    refused was unpinned by the refusal, and may still be proposed."""
+    kept: list[CID] = []
+    for result in jobs.results_since(time.time() - grace_s):
+        for candidate in result.get("candidates", []):
+            for key in ("artifact", "recipe", "metadata"):
+                kept.append(parse_cid(candidate[key]["cid"]))
+        kept.append(parse_cid(result["report"]["cid"]))
+    return kept
 
 
 def _format_of(data: bytes) -> str:
