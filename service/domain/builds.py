@@ -63,6 +63,7 @@ from service.errors import (
     LedgerError,
     NotFound,
     QuotaExceeded,
+    ServiceUnavailable,
     Unauthenticated,
 )
 from service.ml.accelerate.measure import MeasureSettings
@@ -106,6 +107,7 @@ class BuildService:
             max_workers=self.settings.build_concurrency, thread_name_prefix="build"
         )
         self._start_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def recover(self) -> list[int]:
         """Report the jobs a previous process left unfinished as failed (at start)."""
@@ -115,6 +117,8 @@ class BuildService:
         return interrupted
 
     def close(self) -> None:
+        """Stop taking jobs; a running one stops at its next step and is marked failed."""
+        self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------ start
@@ -205,6 +209,11 @@ class BuildService:
         last = [0.0]
 
         def progress(message: str, fraction: float) -> None:
+            if self._stopping.is_set():
+                raise ServiceUnavailable(
+                    f"the service stopped while build job {job.id} was running ({message}); "
+                    "nothing of it was stored or proposed: start the build again"
+                )
             now = time.monotonic()
             if now - last[0] > 0.25 or fraction >= 1:
                 last[0] = now

@@ -121,11 +121,13 @@ class EvaluationSets:
 
     def for_model(self, model: ModelRecord, account: str | None) -> EvaluationSet:
         """The evaluation set the model's metadata document registers, read and checked."""
-        doc, _ = self.artifacts.model_metadata(model, account)
+        doc: dict[str, Any] = {}
+        if any(model.metadata_digest):
+            doc, _ = self.artifacts.model_metadata(model, account)
         entry = doc.get("evaluation")
         if not isinstance(entry, dict) or not isinstance(entry.get("cid"), str):
             raise Conflict(
-                f"model {model.model_id}'s metadata document registers no evaluation set; add "
+                f"model {model.model_id} registers no evaluation set in its metadata document; add "
                 '"evaluation": {"cid": "<CID of a safetensors file of inputs and labels>"} to '
                 "it (store the file with POST /v1/evaluation-sets, then set the model's "
                 "metadata) so that builds can be measured"

@@ -126,7 +126,7 @@ def test_an_ort_extended_graph_is_not_portable_and_is_refused(
     assert ("com.microsoft", "FusedGemm") in {(n.domain, n.op_type) for n in extended.graph.node}
     with pytest.raises(InvalidArtifact, match="declares operator domain"):
         check_model_bytes(extended.SerializeToString())
-    with pytest.raises(InvalidArtifact, match="domain 'com.microsoft'"):
+    with pytest.raises(InvalidArtifact, match=r"domain 'com\.microsoft'"):
         check_model_bytes(_portable(extended))  # even with the unused domains left out
 
 
