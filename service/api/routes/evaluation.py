@@ -33,7 +33,10 @@ CID in the model's metadata document: `"evaluation": {"cid": "<cid>", "metric": 
         "requestBody": {
             "required": True,
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "<safetensors: inputs F32[rows, ...], labels I64[rows]>",
+                }
             },
         }
     },

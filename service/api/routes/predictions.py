@@ -37,8 +37,14 @@ model's inputs (422 saying which does not).
                     "schema": {"type": "object"},
                     "example": {"inputs": [[0.0] * 64]},
                 },
-                "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-                "application/x-safetensors": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-npy": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "<a .npy file: float32[batch, 64]>",
+                },
+                "application/x-safetensors": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "<a safetensors file: one tensor per input name>",
+                },
             },
         },
     },
