@@ -211,6 +211,44 @@ def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")])
     )
 
 
+@command(builds_app, "recipe")
+def recipe(version: Annotated[int, typer.Argument(min=1, help="A build version's id.")]) -> None:
+    """Show how a build version was made and measured: its recipe and report, checked against
+    the metadata digest on chain."""
+    s = state()
+    docs = signed_in_if_asked(lambda: s.client(session=True).version_build(version))
+    recipe_doc = json.loads(docs.recipe.document)
+    report = json.loads(docs.metrics.document)
+    row = json.loads(docs.metadata.document).get("summary", {})
+    emit(
+        {k: json.loads(getattr(docs, k).document) for k in ("metadata", "recipe", "metrics")},
+        lambda: fields(
+            [
+                ("version", version),
+                ("build", f"{recipe_doc['build']}: {recipe_doc['summary']}"),
+                ("tool", recipe_doc["tool"]),
+                ("options", json.dumps(recipe_doc["options"], sort_keys=True)),
+                (
+                    "parent",
+                    f"version {recipe_doc['parent']['version_id']}, "
+                    f"{recipe_doc['parent']['artifact_cid']}",
+                ),
+                ("libraries", ", ".join(f"{k} {v}" for k, v in recipe_doc["libraries"].items())),
+                ("cpu", f"{recipe_doc['machine']['cpu']} ({recipe_doc['machine']['cores']} cores)"),
+                ("accuracy change", f"{row.get('accuracy_delta_points')} points"),
+                (
+                    "speed at b64",
+                    f"{row.get('speedup_vs_baseline', {}).get('64')}x {report['baseline']}",
+                ),
+                ("recipe", docs.recipe.cid),
+                ("report", docs.metrics.cid),
+                ("verified", "yes: metadata digest on chain, recipe and report CIDs"),
+            ]
+        ),
+        as_json=s.json_output,
+    )
+
+
 def predict(
     version: Annotated[
         str, typer.Argument(help="A version id, or MODEL@ALIAS (e.g. digits-mlp@fast).")

@@ -2,6 +2,9 @@
 
 Pure code (no I/O, nothing unpickled or executed): :mod:`~service.ml.formats` (pick a streaming
 validator by format name), :mod:`~service.ml.safetensors_format`,
-:mod:`~service.ml.torch_export_format`. PyTorch: :mod:`~service.ml.digits` (train, save, load and
-export the digits MLP); import it only where torch is wanted, it is slow to import.
+:mod:`~service.ml.torch_export_format`, :mod:`~service.ml.onnx_format`. PyTorch:
+:mod:`~service.ml.digits` (train, save, load and export the digits MLP) and
+:mod:`~service.ml.digits_transformer` (a larger model for the benchmark); import them only where
+torch is wanted, it is slow to import. Accelerated builds: :mod:`~service.ml.accelerate` (no I/O
+beyond the scratch directory its caller hands it).
 """

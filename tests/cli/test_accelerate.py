@@ -62,6 +62,9 @@ def test_accelerate_then_predict(
 
     shown = cli("builds", "list", name)
     assert shown.exit_code == 0 and "succeeded" in shown.stdout
+    recipe = cli("builds", "recipe", str(build_id))
+    assert recipe.exit_code == 0, recipe.output
+    assert "quantize_dynamic" in recipe.stdout and "metadata digest on chain" in recipe.stdout
     wrong = cli("predict", str(build_id), "--inputs", "[[1, 2, 3]]")
     assert wrong.exit_code == 1 and "dimension 1 is 3, not 64" in wrong.output
     refused = cli("predict", str(parent.version.version_id), str(batch))
