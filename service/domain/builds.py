@@ -377,7 +377,7 @@ class BuildService:
         if not any(version.metadata_digest):
             raise NotFound(f"version {version_id} records no metadata document")
         meta_cid = cid_from_digest(version.metadata_digest, file_size=0)
-        self.artifacts.authorize_read(meta_cid, account, model_id=version.model_id)
+        grant = self.artifacts.authorize_read(meta_cid, account, model_id=version.model_id)
         store = self.artifacts.backends.store
         if not store.has(meta_cid):
             raise NotFound(f"the store does not hold version {version_id}'s metadata {meta_cid}")
@@ -401,7 +401,7 @@ class BuildService:
         return {
             key: {"cid": str(cid), "digest": "0x" + cid.digest.hex(), "document": data.decode()}
             for key, (cid, data) in parts.items()
-        } | {"version_id": version_id}
+        } | {"version_id": version_id, "public": grant.public}
 
     def retained(self) -> list[CID]:
         """What the garbage collector keeps for builds (see :func:`retained_roots`)."""

@@ -277,7 +277,11 @@ class _Marker:
 def test_predict_serves_only_approved_onnx_versions(api: Api, built: Built) -> None:
     x = digits_split().test_x.numpy()[:2]
     assert_problem(predict_npy(api, built.parent, x), 409, "/problems/conflict", "is safetensors")
-    r = propose(api, built.job, "int8-dynamic", actor=MEMBER2)  # a second, unapproved copy
+    onnx_bytes = api.get(f"/v1/versions/{built.exact}/artifact").content
+    unapproved = api.propose(built.model_id, onnx_bytes, artifact_format="onnx")["version_id"]
+    assert_problem(predict_npy(api, unapproved, x), 409, "/problems/conflict", "is proposed")
+    # only those who may propose the model's versions can propose its builds
+    r = propose(api, built.job, "int8-dynamic", actor=MEMBER2)
     assert_problem(r, 403, "/problems/registry-not-maintainer")
 
 

@@ -106,10 +106,8 @@ def version_build(
 ) -> VersionBuildPublic:
     """A build version's metadata document, recipe and report, verified against their CIDs."""
     docs = builds.version_build(version_id, account)
-    restricted = builds.artifacts.backends.ledger.model(
-        builds.artifacts.backends.ledger.version(version_id).model_id
-    ).restricted
-    response.headers["Cache-Control"] = RESTRICTED_CACHING if restricted else OPEN_CACHING
+    # open only if no restricted model references the metadata (the read rule's own answer)
+    response.headers["Cache-Control"] = OPEN_CACHING if docs["public"] else RESTRICTED_CACHING
     return VersionBuildPublic(
         version_id=version_id,
         **{k: ContentDocument(**docs[k]) for k in ("metadata", "recipe", "metrics")},
