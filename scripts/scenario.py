@@ -4,7 +4,10 @@
 
 A real small PyTorch model (an MLP on scikit-learn's digits) is trained, registered by its
 owner, uploaded and proposed, voted on by three members, approved, aliased to `production`,
-downloaded and verified against the chain. Every step is printed. The scenario can run again on
+downloaded and verified against the chain. Then the service builds accelerated versions of it
+(ONNX Runtime fp32 and int8, measured side by side with PyTorch), the owner signs the proposal of
+two of them, the members approve them, `fast` points at the int8 one, and both predict through
+the service (scripts/accelerate_steps.py). Every step is printed. The scenario can run again on
 the same stack: it reuses the model and the fourth member and proposes a new version.
 
 Accounts are anvil's public dev accounts (local chain only): 1 is the model's owner and a
@@ -22,6 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from accelerate_steps import accelerate_approved_version
 
 from service.chain.accounts import dev_account
 from service.chain.setup import connect_ledger
@@ -46,17 +51,23 @@ def main() -> int:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=settings.service_url)
+    parser.add_argument(
+        "--no-compare-torch",
+        action="store_true",
+        help="measure the builds against eager PyTorch only (skips about a minute of "
+        "torch.compile and torchao compilation)",
+    )
     args = parser.parse_args()
-    client = GovLedgerClient(base_url=args.url)
+    client = GovLedgerClient(base_url=args.url, timeout=120)
     try:
-        run(client)
+        run(client, compare_torch=not args.no_compare_torch)
     except ClientFailure as exc:
         print(f"\nscenario failed: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def run(client: GovLedgerClient) -> None:
+def run(client: GovLedgerClient, *, compare_torch: bool = True) -> None:
     owner, member2, member3, newcomer = (dev_account(i) for i in (1, 2, 3, 4))
 
     step(1, "The stack")
@@ -179,9 +190,21 @@ def run(client: GovLedgerClient) -> None:
         )
         meta = client.get_version(production).metadata_digest
         say(f"version metadata digest {meta}: " + json.dumps(version_doc["metrics"]))
+
+    step(9, "Accelerated builds: measured, proposed, approved, aliased fast, predicting")
+    accelerate_approved_version(
+        client,
+        owner=owner,
+        voters=(owner, member2, member3),
+        model_id=model_id,
+        version_id=version.version_id,
+        weights=weights,
+        compare_torch=compare_torch,
+        say=say,
+    )
     print(
         "\nscenario complete: registered, proposed, approved by vote, aliased, downloaded and "
-        "verified against the chain"
+        "verified against the chain; accelerated builds measured, proposed, approved and serving"
     )
 
 

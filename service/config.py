@@ -117,6 +117,42 @@ class Settings(BaseSettings):
         "detection) and finishes actions a crash interrupted.",
     )
 
+    build_concurrency: int = Field(
+        default=1, ge=1, le=8, description="Build jobs that run at once (worker threads)."
+    )
+    build_queue_limit: int = Field(
+        default=4,
+        ge=1,
+        description="Build jobs that may be queued or running at once (429 beyond).",
+    )
+    build_threads: int = Field(
+        default=1, ge=1, le=64, description="Intra-op threads of the runtimes a build measures."
+    )
+    build_measure_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=120,
+        description="Seconds a build times each candidate at each batch size (over all rounds).",
+    )
+    build_measure_rounds: int = Field(
+        default=5, ge=1, le=50, description="Interleaved timing rounds of a build's measurement."
+    )
+    max_evaluation_bytes: int = Field(
+        default=16 * 1024**2, description="Largest evaluation set (safetensors), in bytes."
+    )
+    predict_threads: int = Field(
+        default=1, ge=1, le=64, description="Intra-op threads of a prediction session."
+    )
+    predict_cache_size: int = Field(
+        default=8, ge=1, description="ONNX Runtime sessions kept loaded for prediction."
+    )
+    max_predict_bytes: int = Field(
+        default=8 * 1024**2, description="Largest prediction request body, in bytes."
+    )
+    max_predict_rows: int = Field(
+        default=4096, ge=1, description="Most rows one prediction request may carry."
+    )
+
     @model_validator(mode="after")
     def _default_rpc_url(self) -> Settings:
         if not self.rpc_url:
@@ -148,6 +184,10 @@ class Settings(BaseSettings):
     @property
     def bookkeeping_file(self) -> Path:
         return self.data_dir / "bookkeeping.sqlite"
+
+    @property
+    def builds_file(self) -> Path:
+        return self.data_dir / "builds.sqlite"
 
 
 @lru_cache

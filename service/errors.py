@@ -146,5 +146,5 @@ class ActionPending(ServiceUnavailable):
 
 
 class InvalidArtifact(InvalidInput):
-    """Artifact bytes are not a well-formed file of their declared format (safetensors or a
-    torch.export archive), or the format is unknown; the message names what is wrong."""
+    """Artifact bytes are not a well-formed file of their declared format (safetensors, a
+    torch.export archive or ONNX), or the format is unknown; the message names what is wrong."""

@@ -20,10 +20,13 @@ from service.api.routes import (
     aliases,
     artifacts,
     auth,
+    builds,
+    evaluation,
     health,
     members,
     metadata,
     models,
+    predictions,
     rights,
     versions,
 )
@@ -32,9 +35,14 @@ from service.chain.ledger import Ledger
 from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
+from service.domain.build_jobs import JobStore
+from service.domain.builds import BuildService
 from service.domain.context import Backends
+from service.domain.evaluation import EvaluationSets
 from service.domain.gc import StoreCollector
+from service.domain.links import LinkedContent
 from service.domain.metadata import MetadataDocuments
+from service.domain.predictions import PredictionService
 from service.errors import LedgerError
 from service.journal.recovery import Keeper, Recovery
 
@@ -78,11 +86,25 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         )
         artifacts_service: ArtifactService = app.state.artifacts
         backends_: Backends = app.state.backends
+        app.state.evaluation = EvaluationSets(artifacts_service, app.state.metadata)
+        build_service = BuildService(
+            artifacts_service, app.state.evaluation, JobStore(settings.builds_file), book
+        )
+        build_service.recover()  # jobs a previous process left unfinished: reported failed
+        app.state.builds = build_service
+        app.state.predictions = PredictionService(artifacts_service)
+        linked = LinkedContent(
+            lambda: backends_.store, lambda: artifacts_service.index.referenced_digests()
+        )
         app.state.collector = StoreCollector(
             backends_,
             book,
             referenced=lambda: artifacts_service.index.referenced_digests(),
-            keep=lambda: backends_.journal.cids_needed(),  # uploads the journal may yet record
+            keep=lambda: [
+                *backends_.journal.cids_needed(),  # uploads the journal may yet record
+                *build_service.retained(),  # builds not yet proposed
+                *linked(),  # what referenced documents link: recipes, reports, evaluation sets
+            ],
         )
         metrics.watch_journal(lambda: app.state.backends)
         threading.Thread(
@@ -102,6 +124,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         yield
         stop.set()
         keeper.stop()
+        build_service.close()
         app.state.backends.close()
 
     app = FastAPI(
@@ -118,7 +141,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     install_problem_handlers(app)
     install_metrics(app, metrics)
     for module in (
-        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth
+        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth,
+        builds, evaluation, predictions,
     ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)

@@ -12,8 +12,11 @@ from service.chain.ledger import Ledger
 from service.config import Settings
 from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
+from service.domain.builds import BuildService
 from service.domain.context import Backends
+from service.domain.evaluation import EvaluationSets
 from service.domain.metadata import MetadataDocuments
+from service.domain.predictions import PredictionService
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
@@ -55,6 +58,21 @@ def _metadata(request: Request) -> MetadataDocuments:
     return metadata
 
 
+def _builds(request: Request) -> BuildService:
+    builds: BuildService = request.app.state.builds
+    return builds
+
+
+def _evaluation(request: Request) -> EvaluationSets:
+    evaluation: EvaluationSets = request.app.state.evaluation
+    return evaluation
+
+
+def _predictions(request: Request) -> PredictionService:
+    predictions: PredictionService = request.app.state.predictions
+    return predictions
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -86,6 +104,9 @@ RelayerDep = Annotated[Relayer, Depends(_relayer)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
 MetadataDep = Annotated[MetadataDocuments, Depends(_metadata)]
+BuildsDep = Annotated[BuildService, Depends(_builds)]
+EvaluationDep = Annotated[EvaluationSets, Depends(_evaluation)]
+PredictionsDep = Annotated[PredictionService, Depends(_predictions)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from service.cli import (
+    accelerate,
     aliases,
     artifacts,
     chain,
@@ -107,6 +108,8 @@ for func, name in (
     (logout, "logout"),
     (versions.vote, "vote"),
     (members.resign, "resign"),
+    (accelerate.accelerate, "accelerate"),
+    (accelerate.predict, "predict"),
 ):
     command(app, name)(func)
 
@@ -123,6 +126,8 @@ for sub, name in (
     (artifacts.app, "artifacts"),
     (chain.app, "chain"),
     (store.app, "store"),
+    (accelerate.builds_app, "builds"),
+    (accelerate.evaluation_app, "evaluation"),
 ):
     app.add_typer(sub, name=name)
 

@@ -54,8 +54,11 @@ def gc(
     unpinned block. What the chain references is never removed."""
     from service.bookkeeping import Bookkeeping
     from service.domain.artifacts import ArtifactIndex
+    from service.domain.build_jobs import JobStore
+    from service.domain.builds import retained_roots
     from service.domain.context import Backends
     from service.domain.gc import StoreCollector
+    from service.domain.links import LinkedContent
 
     s = state()
     settings = s.settings
@@ -63,10 +66,13 @@ def gc(
     backends = Backends(settings)
     try:
         index = ArtifactIndex(backends.ledger)
+        linked = LinkedContent(lambda: backends.store, index.referenced_digests)
+        jobs = JobStore(settings.builds_file)
         collector = StoreCollector(
             backends,
             Bookkeeping(settings.bookkeeping_file),
             referenced=index.referenced_digests,
+            keep=lambda: [*linked(), *retained_roots(jobs, settings.gc_grace_s)],
         )
         result = collector.collect(grace_s=grace_s, dry_run=dry_run)
     finally:

@@ -18,12 +18,13 @@ votes_app = typer.Typer(help="Votes on versions.", no_args_is_help=True)
 
 ModelArg = Annotated[str, typer.Argument(help="The model's id or name.")]
 VersionArg = Annotated[int, typer.Argument(min=1, help="The version's id.")]
-FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".pt2": "torch-export"}
+FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".pt2": "torch-export", ".onnx": "onnx"}
 
 
 class ArtifactFormat(StrEnum):
     safetensors = "safetensors"
     torch_export = "torch-export"
+    onnx = "onnx"
 
 
 class Kind(StrEnum):
@@ -48,11 +49,11 @@ class Choice(StrEnum):
 def propose(
     model: ModelArg,
     file: Annotated[
-        Path, typer.Argument(help="The artifact: a .safetensors or torch.export .pt2.")
+        Path, typer.Argument(help="The artifact: .safetensors, torch.export .pt2 or .onnx.")
     ],
     artifact_format: Annotated[
         ArtifactFormat | None,
-        typer.Option("--format", help="Default: from the file's suffix (.safetensors, .pt2)."),
+        typer.Option("--format", help="Default: from the suffix (.safetensors, .pt2, .onnx)."),
     ] = None,
     kind: Annotated[Kind, typer.Option("--kind")] = Kind.base,
     parent: Annotated[

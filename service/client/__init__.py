@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 from service.client.base import ZERO_DIGEST, ArtifactSource, Download, ProgressCallback, Signer
+from service.client.builds import BuildCalls
 from service.client.errors import (
     ClientError,
     ClientFailure,
@@ -47,5 +48,5 @@ __all__ = [
 ]
 
 
-class GovLedgerClient(ResourceCalls):
+class GovLedgerClient(ResourceCalls, BuildCalls):
     """Typed access to every endpoint of the service; see the module docstring."""

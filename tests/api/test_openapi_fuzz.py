@@ -27,6 +27,10 @@ from tests.stack import Stack
 OPENAPI: dict[str, Any] = create_app().openapi()
 schema = schemathesis.openapi.from_dict(OPENAPI)
 load_all_checks()
+# prediction batches come as .npy or safetensors files: bytes, sent as octet streams are
+schemathesis.serializer.alias(
+    ["application/x-npy", "application/x-safetensors"], "application/octet-stream"
+)
 
 # Valid by the document yet refused by the service, by design: what JSON Schema cannot say
 # (an EIP-4361 message's grammar, an action's name, a CID's multibase, a block not mined yet)

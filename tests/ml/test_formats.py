@@ -28,6 +28,7 @@ from service.ml.formats import (
     ARTIFACT_FORMATS,
     DTYPE_BITS,
     MAX_HEADER_BYTES,
+    OnnxValidator,
     SafetensorsSummary,
     SafetensorsValidator,
     TorchExportSummary,
@@ -635,14 +636,16 @@ def test_validation_never_loads_a_pickle(model_pt2: bytes, monkeypatch: pytest.M
 
 
 def test_artifact_validator_picks_by_format_and_rejects_unknown_ones() -> None:
-    assert ARTIFACT_FORMATS == ("safetensors", "torch-export")
+    assert ARTIFACT_FORMATS == ("safetensors", "torch-export", "onnx")
     assert isinstance(artifact_validator("safetensors"), SafetensorsValidator)
     assert isinstance(artifact_validator("torch-export"), TorchExportValidator)
-    for unknown in ("onnx", "pickle", "SAFETENSORS", ""):
+    assert isinstance(artifact_validator("onnx"), OnnxValidator)
+    for unknown in ("tflite", "pickle", "SAFETENSORS", ""):
         with pytest.raises(InvalidArtifact) as caught:
             artifact_validator(unknown)
         assert str(caught.value) == (
-            f"unknown artifact format {unknown!r}; accepted formats are safetensors, torch-export"
+            f"unknown artifact format {unknown!r}; accepted formats are safetensors, torch-export, "
+            "onnx"
         )
         assert isinstance(caught.value, InvalidInput)  # an HTTP 422 in the API
 

@@ -71,7 +71,8 @@ def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "the artifact's bytes (safetensors or a torch.export .pt2 archive), "
+            "description": "the artifact's bytes (safetensors, a torch.export .pt2 archive or a "
+            "self-contained ONNX model), "
             "streamed; their CID must be the artifact_cid the request names, whose digest the "
             "actor signed (ProposeVersion) before the upload",
             "content": {
@@ -87,7 +88,7 @@ async def propose_version(
     model_id: ModelId,
     request: Request,
     artifacts: ArtifactsDep,
-    artifact_format: Annotated[str, Query(pattern="^(safetensors|torch-export)$")],
+    artifact_format: Annotated[str, Query(pattern="^(safetensors|torch-export|onnx)$")],
     artifact_cid: Annotated[
         str,
         Query(

@@ -1,0 +1,323 @@
+"""``govledger accelerate``, ``govledger predict``, ``govledger builds`` and
+``govledger evaluation``: accelerated builds of approved versions and predictions from them."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from service.api.build_schemas import BuildJobPublic
+from service.cli import render
+from service.cli.context import model_id, state
+from service.cli.output import CliError, command, emit, fields, stderr, stdout, table
+from service.cli.session import signed_in_if_asked
+from service.client import GovLedgerClient
+
+builds_app = typer.Typer(help="Build jobs: show, list.", no_args_is_help=True)
+evaluation_app = typer.Typer(help="Evaluation sets for measuring builds.", no_args_is_help=True)
+
+
+class BuildName(StrEnum):
+    fp32_basic = "fp32-basic"
+    int8_dynamic = "int8-dynamic"
+    int8_static = "int8-static"
+    fp16 = "fp16"
+
+
+def accelerate(
+    model: Annotated[str, typer.Argument(help="The model's id or name.")],
+    version: Annotated[int, typer.Argument(min=1, help="The Approved version to build from.")],
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget", min=0, max=100, help="Accuracy a build may lose, in percentage points."
+        ),
+    ] = 1.0,
+    build: Annotated[
+        list[BuildName] | None,
+        typer.Option("--build", help="A build to make (repeat; default: all)."),
+    ] = None,
+    compare_torch: Annotated[
+        bool,
+        typer.Option(
+            "--compare-torch/--no-compare-torch",
+            help="Also measure torch.compile and torchao int8 (about a minute more).",
+        ),
+    ] = True,
+    propose: Annotated[
+        bool,
+        typer.Option("--propose/--no-propose", help="Sign and propose the builds that passed."),
+    ] = True,
+) -> None:
+    """Build faster versions of an approved version, measure them against it, propose those
+    within the budget (each signed by you; members then vote as usual)."""
+    s = state()
+    client = s.client(session=True)
+    signer = s.signer() if propose else None
+    mid = model_id(client, model)
+    job = signed_in_if_asked(
+        lambda: client.start_build(
+            mid,
+            version,
+            budget_points=budget,
+            builds=[b.value for b in build] if build else None,
+            compare_torch=compare_torch,
+        )
+    )
+    job = follow(client, job)
+    if job.state != "succeeded" or job.result is None:
+        raise CliError(f"build job {job.job_id} failed: {job.error}")
+    proposed = []
+    if signer is not None:
+        for candidate in job.result["candidates"]:
+            written = client.propose_build(signer, job, candidate["build"])
+            proposed.append((candidate["build"], written))
+    payload = {
+        "job": job.model_dump(mode="json"),
+        "proposed": {name: w.model_dump(mode="json") for name, w in proposed},
+    }
+    if s.json_output:
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    console = stdout()
+    console.print(results_table(job))
+    for item in job.result["refused"]:
+        console.print(Text(f"refused {item['build']}: {item['reason']}", style="yellow"))
+    if proposed:
+        console.print(
+            render.versions(
+                [w.version for _, w in proposed],
+                title=f"proposed (kind accelerated, parent {version}); members vote as usual",
+            )
+        )
+
+
+def follow(client: GovLedgerClient, job: BuildJobPublic) -> BuildJobPublic:
+    """Follow a build job with a progress bar on stderr until it ends."""
+    progress = Progress(
+        TextColumn(f"build job {job.job_id}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=stderr(),
+    )
+    with progress:
+        task = progress.add_task(job.message, total=1.0)
+
+        def update(current: BuildJobPublic) -> None:
+            progress.update(task, completed=current.progress, description=current.message)
+
+        return client.wait_build(job.job_id, progress=update)
+
+
+def _ms(row: dict[str, Any], batch: str, key: str) -> str:
+    value = row["latency_ms"][batch][key]
+    return f"{value:.3f}"
+
+
+def results_table(job: BuildJobPublic) -> Table:
+    """The measured table of a finished job, ratios against its baseline."""
+    result = job.result or {}
+    decided = {c["build"]: "proposable" for c in result.get("candidates", [])}
+    decided |= {r["build"]: "refused" for r in result.get("refused", [])}
+    rows = []
+    for row in result.get("rows", []):
+        size = row["size_bytes"]
+        memory = row["peak_memory_bytes"]
+        rows.append(
+            [
+                row["name"],
+                _ms(row, "1", "p50"),
+                _ms(row, "1", "p95"),
+                _ms(row, "64", "p50"),
+                _ms(row, "64", "p95"),
+                f"{row['throughput_per_s']:,.0f}",
+                f"{row['speedup_vs_baseline']['64']:.2f}x",
+                "-" if size is None else f"{size / 1024:,.1f} KiB",
+                "-" if row["size_ratio"] is None else f"{row['size_ratio']:.2f}",
+                "-" if memory is None else f"{memory / 2**20:,.1f} MiB",
+                f"{row['accuracy']:.4f}",
+                f"{row['accuracy_delta_points']:+.2f}",
+                f"{row['agreement']:.4f}",
+                decided.get(row["build"], "baseline" if row["name"] == result.get("baseline")
+                            else "measured"),
+            ]
+        )  # fmt: skip
+    evaluation = result.get("evaluation", {})
+    title = (
+        f"build job {job.job_id}: version {job.version_id}, {evaluation.get('rows')} evaluation "
+        f"rows, baseline {result.get('baseline')}, budget {job.options.get('budget_points')} "
+        f"points; report {result.get('report', {}).get('cid')}"
+    )
+    return table(
+        "candidate", "b1 p50 ms", "b1 p95 ms", "b64 p50 ms", "b64 p95 ms", "rows/s (b64)",
+        "speed b64", "size", "size ratio", "peak mem", "accuracy", "Δ points", "agreement",
+        "decision", rows=rows, title=title,
+    )  # fmt: skip
+
+
+@command(builds_app, "show")
+def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id.")]) -> None:
+    """Show a build job: state, progress, and its table once done."""
+    s = state()
+    job = s.client().get_build(job_id)
+
+    def view() -> Table:
+        if job.state == "succeeded":
+            return results_table(job)
+        return fields(
+            [
+                ("job", job.job_id),
+                ("model", job.model_id),
+                ("parent version", job.version_id),
+                ("state", job.state),
+                ("progress", f"{job.progress:.0%} {job.message}"),
+                ("error", job.error),
+            ]
+        )
+
+    emit(job, view, as_json=s.json_output)
+
+
+@command(builds_app, "list")
+def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")]) -> None:
+    """List a model's build jobs, newest first."""
+    s = state()
+    client = s.client()
+    jobs = client.list_builds(model_id(client, model))
+    emit(
+        jobs,
+        lambda: table(
+            "job",
+            "parent",
+            "state",
+            "progress",
+            "requester",
+            "error",
+            rows=[
+                [j.job_id, j.version_id, j.state, f"{j.progress:.0%}", j.requester, j.error]
+                for j in jobs
+            ],
+        ),
+        as_json=s.json_output,
+    )
+
+
+@command(builds_app, "recipe")
+def recipe(version: Annotated[int, typer.Argument(min=1, help="A build version's id.")]) -> None:
+    """Show how a build version was made and measured: its recipe and report, checked against
+    the metadata digest on chain."""
+    s = state()
+    docs = signed_in_if_asked(lambda: s.client(session=True).version_build(version))
+    recipe_doc = json.loads(docs.recipe.document)
+    report = json.loads(docs.metrics.document)
+    row = json.loads(docs.metadata.document).get("summary", {})
+    emit(
+        {k: json.loads(getattr(docs, k).document) for k in ("metadata", "recipe", "metrics")},
+        lambda: fields(
+            [
+                ("version", version),
+                ("build", f"{recipe_doc['build']}: {recipe_doc['summary']}"),
+                ("tool", recipe_doc["tool"]),
+                ("options", json.dumps(recipe_doc["options"], sort_keys=True)),
+                (
+                    "parent",
+                    f"version {recipe_doc['parent']['version_id']}, "
+                    f"{recipe_doc['parent']['artifact_cid']}",
+                ),
+                ("libraries", ", ".join(f"{k} {v}" for k, v in recipe_doc["libraries"].items())),
+                ("cpu", f"{recipe_doc['machine']['cpu']} ({recipe_doc['machine']['cores']} cores)"),
+                ("accuracy change", f"{row.get('accuracy_delta_points')} points"),
+                (
+                    "speed at b64",
+                    f"{row.get('speedup_vs_baseline', {}).get('64')}x {report['baseline']}",
+                ),
+                ("recipe", docs.recipe.cid),
+                ("report", docs.metrics.cid),
+                ("verified", "yes: metadata digest on chain, recipe and report CIDs"),
+            ]
+        ),
+        as_json=s.json_output,
+    )
+
+
+def predict(
+    version: Annotated[
+        str, typer.Argument(help="A version id, or MODEL@ALIAS (e.g. digits-mlp@fast).")
+    ],
+    batch: Annotated[
+        Path | None, typer.Argument(help="The batch: a .npy, .safetensors or .json file.")
+    ] = None,
+    inputs: Annotated[
+        str | None, typer.Option("--inputs", help='The batch as JSON, e.g. "[[0, 1, ...]]".')
+    ] = None,
+) -> None:
+    """Predict with an approved ONNX version (restricted models: signs in when asked)."""
+    if (batch is None) == (inputs is None):
+        raise CliError("give either a batch file or --inputs JSON")
+    s = state()
+    client = s.client(session=True)
+    version_id = _version_id(client, version)
+    if batch is not None and not batch.is_file():
+        raise CliError(f"no batch file at {batch}")
+    payload: Any
+    if inputs is not None:
+        try:
+            payload = json.loads(inputs)
+        except ValueError as exc:
+            raise CliError(f"--inputs is not JSON: {exc}") from None
+    else:
+        payload = batch
+    result = signed_in_if_asked(lambda: client.predict(version_id, payload))
+
+    def view() -> Table:
+        if result.predictions is not None:
+            return table(
+                "row",
+                "prediction",
+                rows=[[i, p] for i, p in enumerate(result.predictions)],
+                title=f"version {version_id} (model {result.model_id})",
+            )
+        first = result.outputs[0]
+        return fields([("output", first.name), ("shape", first.shape), ("data", first.data)])
+
+    emit(result, view, as_json=s.json_output)
+
+
+def _version_id(client: GovLedgerClient, text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    model, sep, alias = text.partition("@")
+    if not sep or not model or not alias:
+        raise CliError(f"{text!r} is neither a version id nor MODEL@ALIAS")
+    found = client.get_alias(model_id(client, model), alias).version_id
+    if found is None:
+        raise CliError(f"alias {alias!r} of model {model!r} points at no version")
+    return found
+
+
+@command(evaluation_app, "store")
+def store_evaluation(
+    file: Annotated[
+        Path, typer.Argument(help="A safetensors file: 'inputs' (F32) and 'labels' (I64).")
+    ],
+) -> None:
+    """Store an evaluation set (signed; members only) and print its CID: name it in the
+    model's metadata as "evaluation": {"cid": ...} to register it."""
+    s = state()
+    if not file.is_file():
+        raise CliError(f"no file at {file}")
+    stored = s.client().store_evaluation_set(s.signer(), file.read_bytes())
+    emit(
+        stored,
+        lambda: fields([("cid", stored.cid), ("digest", stored.digest), ("size", stored.size)]),
+        as_json=s.json_output,
+    )

@@ -1,0 +1,76 @@
+"""The architectures a safetensors parent can be built from.
+
+Safetensors holds weights only; to run them the build needs the module's code. The artifact
+names it: ``__metadata__["architecture"]`` in the safetensors header (inside the bytes whose
+digest the chain records, so the name is as approved as the weights), with its sizes beside it.
+Only architectures listed here are built; anything else must be proposed as ONNX, which carries
+its own graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from torch import nn
+
+from service.errors import InvalidArtifact
+from service.ml import digits, digits_transformer
+from service.ml.safetensors_format import SafetensorsValidator
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A known architecture: how to load its weights, and its one input."""
+
+    name: str
+    load: Callable[[bytes], nn.Module]
+    input_name: str
+    features: int
+
+
+KNOWN: Final[dict[str, Architecture]] = {
+    a.name: a
+    for a in (
+        Architecture(
+            name=digits.ARCHITECTURE,
+            load=digits.load_safetensors,
+            input_name="pixels",
+            features=digits.INPUT_FEATURES,
+        ),
+        Architecture(
+            name=digits_transformer.ARCHITECTURE,
+            load=digits_transformer.load_safetensors,
+            input_name="pixels",
+            features=digits.INPUT_FEATURES,
+        ),
+    )
+}
+
+
+def architecture_of(data: bytes) -> Architecture:
+    """The known architecture a safetensors artifact names, or InvalidArtifact saying why not."""
+    validator = SafetensorsValidator()
+    validator.feed(data)
+    name = validator.finish().metadata.get("architecture")
+    if name is None:
+        raise InvalidArtifact(
+            "the safetensors parent names no architecture (__metadata__['architecture']), so "
+            "its weights cannot be run; propose the model as ONNX, which carries its graph"
+        )
+    architecture = KNOWN.get(name)
+    if architecture is None:
+        raise InvalidArtifact(
+            f"the safetensors parent names architecture {name!r}, which this service does not "
+            f"know (known: {', '.join(sorted(KNOWN))}); propose the model as ONNX instead"
+        )
+    return architecture
+
+
+def load_module(data: bytes) -> tuple[nn.Module, Architecture]:
+    """The parent's module with its weights (validated; nothing unpickled), in eval mode."""
+    architecture = architecture_of(data)
+    module = architecture.load(data)
+    module.eval()
+    return module, architecture

@@ -1,0 +1,81 @@
+"""``govledger accelerate`` and ``govledger predict`` in this process against the session's
+stack: the owner builds, signs and proposes; members approve; the build predicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from eth_account.signers.local import LocalAccount
+from safetensors.numpy import save as save_numpy
+
+from service.client import GovLedgerClient
+from service.ml.digits import digits_split, save_safetensors, train_digits_mlp
+from tests.cli.conftest import Cli, unique
+
+
+def test_accelerate_then_predict(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    owner = accounts[1]
+    split = digits_split()
+    evaluation = tmp_path / "evaluation.safetensors"
+    evaluation.write_bytes(
+        save_numpy({"inputs": split.test_x.numpy(), "labels": split.test_y.numpy()})
+    )
+    stored = cli("--dev-account", "1", "--json", "evaluation", "store", str(evaluation))
+    assert stored.exit_code == 0, stored.output
+    meta = client.store_metadata(owner, {"evaluation": {"cid": json.loads(stored.stdout)["cid"]}})
+    name = unique("accel")
+    model_id = client.register_model(owner, name, metadata_digest=meta.digest).model.model_id
+    model, _ = train_digits_mlp(epochs=3)
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(save_safetensors(model))
+    parent = client.propose_version(owner, model_id, weights, artifact_format="safetensors")
+    for voter in accounts[2:4]:
+        client.cast_vote(voter, parent.version.version_id, "for")
+
+    result = cli(
+        "--dev-account", "1", "accelerate", name, str(parent.version.version_id),
+        "--build", "int8-dynamic", "--budget", "1.5", "--no-compare-torch",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ort-int8-dynamic" in result.stdout and "pytorch-eager" in result.stdout
+    assert "proposable" in result.stdout and "proposed (kind accelerated" in result.stdout
+    built = client.list_versions(model_id, kind="accelerated").items
+    assert len(built) == 1 and built[0].parent_id == parent.version.version_id
+    build_id = built[0].version_id
+    for voter in accounts[2:4]:
+        client.cast_vote(voter, build_id, "for")
+    client.move_alias(owner, model_id, "fast", build_id)
+
+    batch = tmp_path / "batch.npy"
+    np.save(batch, split.test_x.numpy()[:4])
+    predicted = cli("--json", "predict", str(build_id), str(batch))
+    assert predicted.exit_code == 0, predicted.output
+    expected = json.loads(predicted.stdout)["predictions"]
+    assert len(expected) == 4
+    by_alias = cli("predict", f"{name}@fast", "--inputs", json.dumps(split.test_x[:4].tolist()))
+    assert by_alias.exit_code == 0, by_alias.output
+    assert [int(line.split()[-1]) for line in _rows(by_alias.stdout)] == expected
+
+    shown = cli("builds", "list", name)
+    assert shown.exit_code == 0 and "succeeded" in shown.stdout
+    recipe = cli("builds", "recipe", str(build_id))
+    assert recipe.exit_code == 0, recipe.output
+    assert "quantize_dynamic" in recipe.stdout and "metadata digest on chain" in recipe.stdout
+    wrong = cli("predict", str(build_id), "--inputs", "[[1, 2, 3]]")
+    assert wrong.exit_code == 1 and "dimension 1 is 3, not 64" in wrong.output
+    refused = cli("predict", str(parent.version.version_id), str(batch))
+    assert refused.exit_code == 1 and "is safetensors, not ONNX" in refused.output
+
+
+def _rows(table: str) -> list[str]:
+    """The data rows of a rich table: lines whose cells are two integers."""
+    rows = []
+    for line in table.splitlines():
+        cells = [c for c in line.replace("│", " ").split() if c]
+        if len(cells) == 2 and all(c.isdigit() for c in cells):
+            rows.append(" ".join(cells))
+    return rows
