@@ -88,7 +88,8 @@ class RoundActions(LedgerCore):
     ) -> ActionReceipt:
         """Record several signed ``SubmitUpdate`` actions in one transaction from the relayer
         (``submitUpdatesBySig``), in order, all or nothing: the transaction is simulated first,
-        and a refused update raises its own typed error with nothing sent."""
+        and a refused update raises its own typed error with nothing sent. Unjournaled, like
+        ``relay``: the service sends through ``service.journal``."""
         if not signed:
             raise InvalidInput("a batch of signed updates holds at least one")
         batch: list[tuple[Any, ...]] = []
