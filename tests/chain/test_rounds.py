@@ -56,7 +56,7 @@ from service.chain.types import (
     rule_to_bytes32,
 )
 from service.errors import DeploymentError, InvalidInput
-from tests.chain.helpers import ZERO32, block_time, digest, emitted, mine_at
+from tests.chain.helpers import ZERO32, block_time, digest, emitted, mine_at, set_next_block_time
 from tests.chain.helpers import reverts as refused
 from tests.chain.rounds_scene import (
     BASE_DIGEST,
@@ -179,6 +179,13 @@ def _other_models_version(ledger: Ledger, scene: RoundScene) -> int:
     return version_id
 
 
+def _next_block_at(ledger: Ledger) -> int:
+    """Pin the next block's timestamp (the one the simulation and the transaction see)."""
+    t = block_time(ledger.w3) + 1
+    set_next_block_time(ledger.w3, t)
+    return t
+
+
 OPEN_REFUSALS: dict[str, Callable[[Ledger, RoundScene], tuple[Any, ...]]] = {
     # name: (actor, argument overrides, error, its arguments)
     "stranger": lambda L, s: (
@@ -212,9 +219,12 @@ OPEN_REFUSALS: dict[str, Callable[[Ledger, RoundScene], tuple[Any, ...]]] = {
         {"minUpdates": 5, "maxUpdates": 4},
     ),
     "deadline-now": lambda L, s: (
-        s.owner, {"submissionDeadline": block_time(L.w3)}, RoundsInvalidSubmissionDeadline,
-        {"submissionDeadline": block_time(L.w3), "timestamp": block_time(L.w3)},
-    ),
+        t := _next_block_at(L),
+        (
+            s.owner, {"submissionDeadline": t}, RoundsInvalidSubmissionDeadline,
+            {"submissionDeadline": t, "timestamp": t},
+        ),
+    )[1],
     "no-norm-bound": lambda L, s: (s.owner, {"maxNorm": 0}, RoundsInvalidNormBound, {"maxNorm": 0}),
 }  # fmt: skip
 
