@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {FederatedRounds} from "./FederatedRounds.sol";
 import {IConsortium} from "./interfaces/IConsortium.sol";
+import {IFederatedRounds} from "./interfaces/IFederatedRounds.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {Ballots} from "./utils/Ballots.sol";
 import {SignedActions} from "./utils/SignedActions.sol";
@@ -10,6 +12,8 @@ import {SignedActions} from "./utils/SignedActions.sol";
  * @title ModelRegistry
  * @notice Models, versions, votes, aliases and access rights. See {IModelRegistry}.
  * @dev Membership, quorum and voting period are read from the {IConsortium} given at deployment.
+ * The constructor deploys the {FederatedRounds} contract of this registry (no admin key wires the
+ * two together); only that contract may record a round's aggregate ({proposeRoundAggregate}).
  */
 contract ModelRegistry is IModelRegistry, SignedActions {
     using Ballots for Ballots.Ballot;
@@ -51,6 +55,7 @@ contract ModelRegistry is IModelRegistry, SignedActions {
     );
 
     IConsortium private immutable _consortium;
+    IFederatedRounds private immutable _rounds;
 
     Model[] private _models; // model id = index + 1
     mapping(bytes32 nameHash => uint256 modelId) private _modelIdByName;
@@ -61,6 +66,7 @@ contract ModelRegistry is IModelRegistry, SignedActions {
 
     constructor(IConsortium consortium_) SignedActions("GovLedger ModelRegistry") {
         _consortium = consortium_;
+        _rounds = new FederatedRounds(this);
     }
 
     // ---------------------------------------------------------------- models
@@ -284,6 +290,20 @@ contract ModelRegistry is IModelRegistry, SignedActions {
         _setVersionState(versionId, Ballots.Status.Rejected);
     }
 
+    /// @inheritdoc IModelRegistry
+    function proposeRoundAggregate(
+        uint256 modelId,
+        uint256 baseVersionId,
+        bytes32 artifactDigest,
+        bytes32 metadataDigest,
+        address proposer
+    ) external returns (uint256) {
+        if (msg.sender != address(_rounds)) {
+            revert RegistryNotRoundsContract(msg.sender);
+        }
+        return _proposeVersion(proposer, modelId, baseVersionId, VersionKind.Aggregate, artifactDigest, metadataDigest);
+    }
+
     // ---------------------------------------------------------------- aliases
 
     /// @inheritdoc IModelRegistry
@@ -312,6 +332,11 @@ contract ModelRegistry is IModelRegistry, SignedActions {
     /// @inheritdoc IModelRegistry
     function consortium() external view returns (address) {
         return address(_consortium);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function rounds() external view returns (address) {
+        return address(_rounds);
     }
 
     /// @inheritdoc IModelRegistry

@@ -81,6 +81,8 @@ interface IModelRegistry is ISignedActions {
     /// @notice `voter` joined at or after the version's snapshot block and may not vote on it.
     error RegistryNotEligible(uint256 versionId, address voter, uint256 memberSince, uint256 snapshotBlock);
     error RegistryInvalidAlias(bytes32 aliasName);
+    /// @notice Only the rounds contract (see {rounds}) may record a round's aggregate.
+    error RegistryNotRoundsContract(address caller);
 
     // ---------------------------------------------------------------- events
 
@@ -270,9 +272,27 @@ interface IModelRegistry is ISignedActions {
     /// @notice Record that a version's window ended without approval. Anyone may call it.
     function finalizeVersion(uint256 versionId) external;
 
+    /// @notice Propose the aggregate of a finalized federated round as a version of kind
+    /// Aggregate whose parent is the round's base, proposed by `proposer` (the account that
+    /// finalized the round, which must be the owner or a maintainer), under the same rules and
+    /// ballot as {proposeVersion}. Callable only by the rounds contract ({rounds}), which checks
+    /// the round and signs nothing itself: the finalizing account signed `FinalizeRound` there,
+    /// so this function has no `...BySig` twin.
+    function proposeRoundAggregate(
+        uint256 modelId,
+        uint256 baseVersionId,
+        bytes32 artifactDigest,
+        bytes32 metadataDigest,
+        address proposer
+    ) external returns (uint256 versionId);
+
     // ---------------------------------------------------------------- views
 
     function consortium() external view returns (address);
+
+    /// @notice The {IFederatedRounds} contract this registry deployed in its constructor: the
+    /// only account that may call {proposeRoundAggregate}.
+    function rounds() external view returns (address);
 
     function modelCount() external view returns (uint256);
 

@@ -22,11 +22,12 @@ from eth_utils import keccak, to_checksum_address
 
 from service.errors import InvalidInput
 
-ContractName = Literal["Consortium", "ModelRegistry"]
+ContractName = Literal["Consortium", "ModelRegistry", "FederatedRounds"]
 
 DOMAIN_NAMES: dict[ContractName, str] = {
     "Consortium": "GovLedger Consortium",
     "ModelRegistry": "GovLedger ModelRegistry",
+    "FederatedRounds": "GovLedger FederatedRounds",
 }
 DOMAIN_VERSION = "1"
 _TRAILER = (("actor", "address"), ("nonce", "uint256"), ("deadline", "uint256"))
@@ -40,6 +41,9 @@ class ActionSpec:
     contract: ContractName
     function: str
     fields: tuple[tuple[str, str], ...]  # the function's arguments: (name, solidity type)
+    #: the function takes ``fields`` as one struct argument of this name (``openRound(terms)``);
+    #: the signed struct lists them flat all the same
+    struct_argument: str | None = None
 
     @property
     def by_sig_function(self) -> str:
@@ -54,8 +58,20 @@ class ActionSpec:
         return f"{self.name}({','.join(f'{t} {n}' for n, t in (*self.fields, *_TRAILER))})"
 
 
-def _spec(name: str, contract: ContractName, function: str, *fields: tuple[str, str]) -> ActionSpec:
-    return ActionSpec(name=name, contract=contract, function=function, fields=fields)
+def _spec(
+    name: str,
+    contract: ContractName,
+    function: str,
+    *fields: tuple[str, str],
+    struct_argument: str | None = None,
+) -> ActionSpec:
+    return ActionSpec(
+        name=name,
+        contract=contract,
+        function=function,
+        fields=fields,
+        struct_argument=struct_argument,
+    )
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -87,6 +103,20 @@ ACTIONS: dict[str, ActionSpec] = {
               ("versionId", "uint256"), ("support", "uint8")),
         _spec("MoveAlias", "ModelRegistry", "moveAlias",
               ("modelId", "uint256"), ("aliasName", "bytes32"), ("versionId", "uint256")),
+        _spec("OpenRound", "FederatedRounds", "openRound",
+              ("modelId", "uint256"), ("baseVersionId", "uint256"), ("rule", "bytes32"),
+              ("paramsDigest", "bytes32"), ("minUpdates", "uint32"), ("maxUpdates", "uint32"),
+              ("submissionDeadline", "uint64"), ("maxNorm", "uint256"),
+              struct_argument="terms"),
+        _spec("SubmitUpdate", "FederatedRounds", "submitUpdate",
+              ("roundId", "uint256"), ("baseDigest", "bytes32"), ("updateDigest", "bytes32"),
+              ("sampleCount", "uint256")),
+        _spec("CloseRound", "FederatedRounds", "closeRound", ("roundId", "uint256")),
+        _spec("FinalizeRound", "FederatedRounds", "finalizeRound",
+              ("roundId", "uint256"), ("included", "address[]"), ("excluded", "address[]"),
+              ("reasons", "uint8[]"), ("aggregateDigest", "bytes32"),
+              ("metadataDigest", "bytes32")),
+        _spec("CancelRound", "FederatedRounds", "cancelRound", ("roundId", "uint256")),
     )
 }  # fmt: skip
 
@@ -146,8 +176,10 @@ class Action:
         return _typed_data(self.spec.name, self.spec.eip712_fields, self.domain, self.message)
 
     def call_args(self) -> list[Any]:
-        """Positional arguments of the plain function, in ABI order."""
-        return [self.args[n] for n, _ in self.spec.fields]
+        """Positional arguments of the plain function, in ABI order (one tuple for a function
+        that takes its fields as a struct)."""
+        values = [self.args[n] for n, _ in self.spec.fields]
+        return [tuple(values)] if self.spec.struct_argument else values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +311,8 @@ def _sign(typed_data: dict[str, Any], private_key: bytes | str) -> bytes:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, list | tuple):  # EIP-712 arrays (address[], uint8[])
+        return [_jsonable(v) for v in value]
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     if isinstance(value, bool):

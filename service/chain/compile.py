@@ -25,8 +25,9 @@ SETTINGS_FILE = CONTRACTS_DIR / "solc-settings.json"
 SOLC_WRAPPER = PROJECT_ROOT / "scripts" / "solcjs-standard-json.cjs"
 BUILD_FILE = PROJECT_ROOT / "build" / "contracts.json"
 
-#: The contracts that get deployed; everything else under contracts/ is a dependency of these.
-DEPLOYED_CONTRACTS = ("Consortium", "ModelRegistry")
+#: The contracts that get deployed (FederatedRounds by ModelRegistry's constructor); everything
+#: else under contracts/ is a dependency of these or a test double.
+DEPLOYED_CONTRACTS = ("Consortium", "ModelRegistry", "FederatedRounds")
 
 
 @dataclass(frozen=True, kw_only=True)

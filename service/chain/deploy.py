@@ -2,9 +2,11 @@
 
 The record (``<data>/deployment.json``) holds the chain id, the addresses, the deploy block, the
 compiler version and settings, and for each contract the keccak256 of the compiled runtime code
-and of the code found on chain. Reuse checks that the chain still has that code and that it is
-the code the current sources compile to (immutables aside), so a reset chain or edited contracts
-are caught with a clear message instead of odd reverts later.
+and of the code found on chain. ``FederatedRounds`` is deployed by ModelRegistry's constructor
+(in the registry's transaction); its address is the one the registry reports (``rounds()``).
+Reuse checks that the chain still has that code and that it is the code the current sources
+compile to (immutables aside), so a reset chain or edited contracts are caught with a clear
+message instead of odd reverts later.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ class Deployment:
     build_hashes: dict[str, str] = field(default_factory=dict)  # compiled runtime code
     transactions: dict[str, str] = field(default_factory=dict)
     deployed_at: int = 0
+    rounds: str = ""  # FederatedRounds, deployed by the registry; "" in a record that predates it
 
     def address_of(self, contract: str) -> str:
-        return {"Consortium": self.consortium, "ModelRegistry": self.registry}[contract]
+        return {
+            "Consortium": self.consortium,
+            "ModelRegistry": self.registry,
+            "FederatedRounds": self.rounds,
+        }[contract]
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,11 +97,15 @@ def deploy(
     factory = w3.eth.contract(abi=registry_c.abi, bytecode=registry_c.bytecode)
     receipt_r = tx.transact(factory.constructor(consortium))
     registry = receipt_r["contractAddress"]
+    # the registry's constructor deployed its rounds contract
+    rounds = w3.eth.contract(address=registry, abi=registry_c.abi).functions.rounds().call()
+    rounds_c = build["FederatedRounds"]
 
     deployment = Deployment(
         chain_id=tx.chain_id,
         consortium=str(consortium),
         registry=str(registry),
+        rounds=str(rounds),
         deploy_block=int(receipt_c["blockNumber"]),
         deployer=deployer.address,
         compiler_version=build.compiler_version,
@@ -105,14 +116,17 @@ def deploy(
         code_hashes={
             "Consortium": _code_hash(w3, str(consortium)),
             "ModelRegistry": _code_hash(w3, str(registry)),
+            "FederatedRounds": _code_hash(w3, str(rounds)),
         },
         build_hashes={
             "Consortium": consortium_c.deployed_bytecode_hash,
             "ModelRegistry": registry_c.deployed_bytecode_hash,
+            "FederatedRounds": rounds_c.deployed_bytecode_hash,
         },
         transactions={
             "Consortium": receipt_c["transactionHash"].to_0x_hex(),
             "ModelRegistry": receipt_r["transactionHash"].to_0x_hex(),
+            "FederatedRounds": receipt_r["transactionHash"].to_0x_hex(),  # the registry's
         },
         deployed_at=int(time.time()),
     )
@@ -129,7 +143,12 @@ def verify_deployment(*, w3: Web3, deployment: Deployment, build: Build) -> None
             f"the deployment record is for chain {deployment.chain_id} but the node at the RPC "
             f"URL is chain {chain_id}; point GOVLEDGER_RPC_URL at the right chain or redeploy"
         )
-    for name in ("Consortium", "ModelRegistry"):
+    if not deployment.rounds:
+        raise DeploymentError(
+            "the deployment record names no FederatedRounds contract: it predates federated "
+            "rounds; redeploy with `govledger chain deploy --force`"
+        )
+    for name in ("Consortium", "ModelRegistry", "FederatedRounds"):
         address = deployment.address_of(name)
         code = bytes(w3.eth.get_code(to_checksum_address(address)))
         if not code:
@@ -143,6 +162,16 @@ def verify_deployment(*, w3: Web3, deployment: Deployment, build: Build) -> None
                 "the contracts changed since the deployment; redeploy with "
                 "`govledger chain deploy --force` or check out the deployed sources"
             )
+    registry = w3.eth.contract(
+        address=to_checksum_address(deployment.registry), abi=build["ModelRegistry"].abi
+    )
+    reported = str(registry.functions.rounds().call())
+    if reported != to_checksum_address(deployment.rounds):
+        raise DeploymentError(
+            f"the registry at {deployment.registry} runs its rounds at {reported}, not at "
+            f"{deployment.rounds} as the deployment record says; redeploy with "
+            "`govledger chain deploy --force`"
+        )
 
 
 def _code_hash(w3: Web3, address: str) -> str:

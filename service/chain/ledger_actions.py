@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
-from service.chain.ledger_core import ZERO_ADDRESS, ActionReceipt, LedgerCore, _address
+from service.chain.ledger_core import ZERO_ADDRESS, ActionReceipt, _address
+from service.chain.ledger_rounds import RoundActions
 from service.chain.types import (
     ZERO_DIGEST,
     ChangeKind,
@@ -18,7 +19,9 @@ from service.chain.types import (
 )
 
 
-class LedgerActions(LedgerCore):
+class LedgerActions(RoundActions):
+    """The typed actions; those of federated rounds come from ``RoundActions``."""
+
     def register_model(
         self,
         actor: LocalAccount,

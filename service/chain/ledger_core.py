@@ -88,8 +88,11 @@ class LedgerCore:
             "ModelRegistry": w3.eth.contract(
                 address=to_checksum_address(deployment.registry), abi=build["ModelRegistry"].abi
             ),
+            "FederatedRounds": w3.eth.contract(
+                address=to_checksum_address(deployment.rounds), abi=build["FederatedRounds"].abi
+            ),
         }
-        self.decoder = RevertDecoder([build["Consortium"].abi, build["ModelRegistry"].abi])
+        self.decoder = RevertDecoder([build[name].abi for name in self.contracts])
         self.relayer = Transactor(
             w3=w3,
             account=relayer,
@@ -112,6 +115,10 @@ class LedgerCore:
     @property
     def registry(self) -> Contract:
         return self.contracts["ModelRegistry"]
+
+    @property
+    def rounds(self) -> Contract:
+        return self.contracts["FederatedRounds"]
 
     # ================================================================ signed actions
 

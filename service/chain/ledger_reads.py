@@ -13,9 +13,9 @@ from service.chain.ledger_core import (
     _ERC1271_ABI,
     _ERC1271_MAGIC,
     ZERO_ADDRESS,
-    LedgerCore,
     _address,
 )
+from service.chain.ledger_rounds import RoundReads
 from service.chain.types import (
     Ballot,
     ChangeKind,
@@ -32,7 +32,9 @@ from service.chain.types import (
 from service.errors import InvalidInput
 
 
-class LedgerReads(LedgerCore):
+class LedgerReads(RoundReads):
+    """The reads; those of federated rounds come from ``RoundReads``."""
+
     # ================================================================ reads
 
     def members(self) -> list[str]:

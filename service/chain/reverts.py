@@ -23,17 +23,20 @@ from service.errors import (
 )
 
 _STATES = {0: "Proposed", 1: "Approved", 2: "Rejected"}
+_ROUND_STATES = {0: "Open", 1: "Closed", 2: "Finalized", 3: "Cancelled"}
 
 
 class ContractRevert(ChainError):
     """A contract call reverted; ``error`` and ``arguments`` are the custom error's."""
 
     hint: ClassVar[str] = "the call reverted"
+    #: names of the lifecycle states in ``current`` / ``expected`` arguments
+    states: ClassVar[dict[int, str]] = _STATES
 
     def __init__(self, error: str, arguments: dict[str, Any]) -> None:
         self.error = error
         self.arguments = arguments
-        shown = {k: _show(k, v) for k, v in arguments.items()}
+        shown = {k: _show(k, v, self.states) for k, v in arguments.items()}
         try:
             hint = self.hint.format(**shown)
         except (KeyError, IndexError):
@@ -42,11 +45,11 @@ class ContractRevert(ChainError):
         super().__init__(f"{error}({rendered}): {hint}")
 
 
-def _show(name: str, value: Any) -> Any:
+def _show(name: str, value: Any, states: dict[int, str]) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if name in ("current", "expected") and isinstance(value, int):
-        return _STATES.get(value, value)
+        return states.get(value, value)
     return value
 
 
@@ -233,6 +236,147 @@ class RegistryNotEligible(ContractRevert, Forbidden):
 
 class RegistryInvalidAlias(ContractRevert, InvalidInput):
     hint = "alias {aliasName} is empty; give a name such as 'production'"
+
+
+class RegistryNotRoundsContract(ContractRevert, Forbidden):
+    hint = (
+        "only the registry's FederatedRounds contract may record a round's aggregate; "
+        "finalize the round there (finalizeRound) instead"
+    )
+
+
+# ---------------------------------------------------------------- federated rounds
+
+
+class RoundsUnknownRound(ContractRevert, NotFound):
+    hint = "there is no round {roundId}; list the model's rounds to find its id"
+
+
+class RoundsUnexpectedState(ContractRevert, Conflict):
+    states = _ROUND_STATES
+    hint = "round {roundId} is {current}; this needs it {expected}"
+
+
+class RoundsNotMaintainer(ContractRevert, Forbidden):
+    hint = (
+        "{account} may not maintain model {modelId}: only its owner or a holder of the Maintain "
+        "right (4) may open, finalize, close early or cancel its rounds (anyone may close a round "
+        "past its deadline, or cancel a closed one short of its minimum)"
+    )
+
+
+class RoundsBaseNotApproved(ContractRevert, Conflict):
+    hint = (
+        "version {versionId} is {current}; a round starts from an Approved version: "
+        "choose an approved one or wait for the vote"
+    )
+
+
+class RoundsVersionOfOtherModel(ContractRevert, InvalidInput):
+    hint = "version {versionId} belongs to model {actualModelId}, not model {modelId}"
+
+
+class RoundsInvalidRule(ContractRevert, InvalidInput):
+    hint = "the round's aggregation rule is empty; name it (e.g. 'fedavg', 'krum')"
+
+
+class RoundsInvalidUpdateBounds(ContractRevert, InvalidInput):
+    hint = (
+        "minimum {minUpdates} and maximum {maxUpdates} updates are invalid: "
+        "give 1 <= minimum <= maximum"
+    )
+
+
+class RoundsInvalidSubmissionDeadline(ContractRevert, InvalidInput):
+    hint = (
+        "the submission deadline {submissionDeadline} is not after chain time {timestamp}; "
+        "give a later one"
+    )
+
+
+class RoundsInvalidNormBound(ContractRevert, InvalidInput):
+    hint = "the norm bound is 0; give a positive bound in micro-units (1000000 = L2 norm 1.0)"
+
+
+class RoundsSubmissionClosed(ContractRevert, Conflict):
+    hint = (
+        "round {roundId} took updates until {submissionDeadline} (chain time {timestamp}); "
+        "submit to a later round"
+    )
+
+
+class RoundsWrongBaseDigest(ContractRevert, InvalidInput):
+    hint = (
+        "the update names base {given}, but round {roundId} trains from {baseDigest}: "
+        "train from the round's base version and sign again"
+    )
+
+
+class RoundsInvalidUpdateDigest(ContractRevert, InvalidInput):
+    hint = "the update digest is empty; give the sha2-256 digest inside the update's CID"
+
+
+class RoundsInvalidSampleCount(ContractRevert, InvalidInput):
+    hint = "sample count {sampleCount} is out of range; give 1 to 2**64 - 1 samples"
+
+
+class RoundsNotContributor(ContractRevert, Forbidden):
+    hint = (
+        "{account} does not hold the SubmitUpdates right (1) on model {modelId} now; "
+        "the model's owner can grant it"
+    )
+
+
+class RoundsAlreadySubmitted(ContractRevert, Conflict):
+    hint = "{participant} already submitted its update to round {roundId}; one per participant"
+
+
+class RoundsTooFewUpdates(ContractRevert, Conflict):
+    hint = (
+        "round {roundId} has {updateCount} updates, fewer than its minimum {minUpdates}: "
+        "it cannot be finalized; cancel it"
+    )
+
+
+class RoundsLengthMismatch(ContractRevert, InvalidInput):
+    hint = "{excludedCount} excluded participants but {reasonCount} reasons; give one reason each"
+
+
+class RoundsNothingIncluded(ContractRevert, InvalidInput):
+    hint = "round {roundId}'s aggregate includes no update; include at least one, or cancel it"
+
+
+class RoundsParticipantsNotAscending(ContractRevert, InvalidInput):
+    hint = (
+        "{next} follows {previous}: list the participants in strictly ascending address order "
+        "(as numbers), each once"
+    )
+
+
+class RoundsNotSubmitter(ContractRevert, InvalidInput):
+    hint = "{account} submitted no update to round {roundId}; list only its submitters"
+
+
+class RoundsListedTwice(ContractRevert, InvalidInput):
+    hint = "{participant} is both included and excluded in round {roundId}; list it once"
+
+
+class RoundsParticipantsMissing(ContractRevert, InvalidInput):
+    hint = (
+        "the lists name {listed} of round {roundId}'s {updateCount} submitters; "
+        "include or exclude every one"
+    )
+
+
+class RoundsInvalidExclusionReason(ContractRevert, InvalidInput):
+    hint = (
+        "reason {reason} for {participant} is not a reason code: 1 (not selected by the rule), "
+        "2 (unavailable or corrupt), 3 (fails validation)"
+    )
+
+
+class RoundsEmptyBatch(ContractRevert, InvalidInput):
+    hint = "the batch holds no signed update; give at least one"
 
 
 REVERT_CLASSES: dict[str, type[ContractRevert]] = {

@@ -12,6 +12,10 @@ from service.errors import InvalidInput
 ZERO_DIGEST = bytes(32)
 _ALIAS_RE = re.compile(r"^[a-z0-9._-]{1,32}$")
 _NAME_RE = re.compile(r"^[a-z0-9._-]{1,64}$")
+_RULE_RE = re.compile(r"^[a-z0-9._-]{1,32}$")
+
+#: A round's bound on an update's L2 norm is an integer in micro-units: NORM_SCALE = norm 1.0.
+NORM_SCALE = 1_000_000
 
 
 class Support(IntEnum):
@@ -45,6 +49,31 @@ class ChangeKind(IntEnum):
     SET_VOTING_PERIOD = 3
 
 
+class RoundState(IntEnum):
+    """Lifecycle of a federated round (IFederatedRounds.RoundState)."""
+
+    OPEN = 0
+    CLOSED = 1
+    FINALIZED = 2
+    CANCELLED = 3
+
+
+class CloseReason(IntEnum):
+    """Why a round closed (IFederatedRounds.CloseReason)."""
+
+    DEADLINE_PASSED = 0
+    MAX_UPDATES_REACHED = 1
+    CLOSED_EARLY = 2
+
+
+class ExclusionReason(IntEnum):
+    """Why a finalized round's aggregate leaves out an update (the reason codes on chain)."""
+
+    NOT_SELECTED = 1  # not selected by the rule (Krum, trimmed mean, ...)
+    UNAVAILABLE = 2  # bytes unavailable or corrupt at aggregation
+    INVALID = 3  # fails validation (format, base, norm bound)
+
+
 class Rights(IntFlag):
     """Per-model rights of an account (ModelRegistry.RIGHT_*)."""
 
@@ -73,6 +102,24 @@ def alias_to_bytes32(alias: str) -> bytes:
 
 
 def alias_from_bytes32(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def rule_to_bytes32(rule: str | bytes) -> bytes:
+    """An aggregation rule's name (``fedavg``, ``trimmed-mean``, ...) as the contract stores it:
+    its ASCII bytes, zero-padded on the right to 32 bytes. Raw 32 bytes pass through."""
+    if isinstance(rule, bytes):
+        if len(rule) != 32 or not any(rule):
+            raise InvalidInput("a rule as bytes must be 32 bytes, not all zero")
+        return rule
+    if not _RULE_RE.match(rule):
+        raise InvalidInput(
+            f"rule {rule!r} is invalid: use 1 to 32 characters of a-z, 0-9, '.', '_', '-'"
+        )
+    return rule.encode("ascii").ljust(32, b"\0")
+
+
+def rule_from_bytes32(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("ascii", errors="replace")
 
 
@@ -136,6 +183,44 @@ class ProposalRecord:
     proposer: str
     state: State
     ballot: Ballot
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundRecord:
+    """A federated round as ``IFederatedRounds.round`` returns it."""
+
+    round_id: int
+    model_id: int
+    base_version_id: int
+    base_digest: bytes
+    rule: bytes  # the bytes32 on chain; ``rule_name`` decodes it
+    params_digest: bytes
+    max_norm: int  # micro-units: NORM_SCALE = 1.0
+    submission_deadline: int  # last timestamp (inclusive) at which an update is accepted
+    min_updates: int
+    max_updates: int
+    update_count: int
+    included_count: int  # 0 until finalized
+    excluded_count: int  # 0 until finalized
+    state: RoundState  # effective: an Open round past its deadline reads as Closed
+    stored_state: RoundState
+    aggregate_version_id: int | None  # set when finalized
+    inclusion_root: bytes | None  # set when finalized
+
+    @property
+    def rule_name(self) -> str:
+        return rule_from_bytes32(self.rule)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateRecord:
+    """A participant's update to a round."""
+
+    round_id: int
+    participant: str
+    update_digest: bytes
+    sample_count: int
+    index: int  # position in submission order, from 0
 
 
 @dataclass(frozen=True, kw_only=True)

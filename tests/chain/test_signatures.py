@@ -37,7 +37,15 @@ from service.chain.reverts import (
     SignedActionExpired,
     SignedActionInvalidSignature,
 )
-from service.chain.types import ChangeKind, Rights, Support, VersionKind, alias_to_bytes32
+from service.chain.types import (
+    NORM_SCALE,
+    ChangeKind,
+    Rights,
+    Support,
+    VersionKind,
+    alias_to_bytes32,
+    rule_to_bytes32,
+)
 from service.config import PROJECT_ROOT
 from service.errors import InvalidInput, SignatureRejected
 from tests.chain.conftest import increase_time
@@ -209,7 +217,27 @@ def scene(
     proposal = ledger.propose_change(owner, ChangeKind.ADD_MEMBER, account=accounts[4].address)
     handed_over = ledger.register_model(owner, "handed-over")
     ledger.transfer_model_ownership(owner, handed_over, members[2].address)
+    round_deadline = ledger.chain_time() + 86_400
+    open_round, closed_round = (
+        ledger.open_round(
+            owner, model_id, approved, rule="fedavg", min_updates=1, max_updates=4,
+            submission_deadline=round_deadline, max_norm=NORM_SCALE,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    ledger.submit_update(
+        owner,
+        closed_round,
+        base_digest=digest("approved"),
+        update_digest=digest("u"),
+        sample_count=5,
+    )
+    ledger.close_round(owner, closed_round)
     return {
+        "round_deadline": round_deadline,
+        "open_round": open_round,
+        "closed_round": closed_round,
+        "owner": owner.address,
         "model": model_id,
         "handed_over": handed_over,
         "approved": approved,
@@ -305,6 +333,47 @@ SIGNED_CASES: dict[str, tuple[int, Callable[[dict[str, Any]], dict[str, Any]], s
         "AliasMoved",
         "by",
     ),
+    "OpenRound": (
+        0,
+        lambda s: {
+            "modelId": s["model"],
+            "baseVersionId": s["approved"],
+            "rule": rule_to_bytes32("krum"),
+            "paramsDigest": digest("krum-params"),
+            "minUpdates": 2,
+            "maxUpdates": 8,
+            "submissionDeadline": s["round_deadline"],
+            "maxNorm": 3 * NORM_SCALE,
+        },
+        "RoundOpened",
+        "by",
+    ),
+    "SubmitUpdate": (
+        0,
+        lambda s: {
+            "roundId": s["open_round"],
+            "baseDigest": digest("approved"),
+            "updateDigest": digest("update"),
+            "sampleCount": 42,
+        },
+        "UpdateSubmitted",
+        "participant",
+    ),
+    "CloseRound": (0, lambda s: {"roundId": s["open_round"]}, "RoundClosed", "by"),
+    "FinalizeRound": (
+        0,
+        lambda s: {
+            "roundId": s["closed_round"],
+            "included": [s["owner"]],
+            "excluded": [],
+            "reasons": [],
+            "aggregateDigest": digest("aggregate"),
+            "metadataDigest": ZERO32,
+        },
+        "RoundFinalized",
+        "by",
+    ),
+    "CancelRound": (0, lambda s: {"roundId": s["open_round"]}, "RoundCancelled", "by"),
 }
 
 
@@ -721,7 +790,8 @@ def test_off_chain_statements_are_accepted_by_no_contract(ledger: Ledger):
 
 def test_type_strings_are_well_formed():
     for spec in ACTIONS.values():
-        assert re.fullmatch(r"[A-Z]\w*\((\w+ \w+(,\w+ \w+)*)?\)", spec.type_string), (
+        field = r"\w+(\[\])? \w+"  # arrays (address[], uint8[]) too
+        assert re.fullmatch(rf"[A-Z]\w*\(({field}(,{field})*)?\)", spec.type_string), (
             spec.type_string
         )
         assert spec.type_string.endswith(",address actor,uint256 nonce,uint256 deadline)") or (
@@ -738,9 +808,15 @@ def test_action_specs_match_the_abi(ledger: Ledger, name: str):
         (item,) = [i for i in abi if i.get("type") == "function" and i["name"] == function]
         return [(i["name"], i["type"]) for i in item["inputs"]]
 
-    assert inputs(spec.function) == list(spec.fields)
+    fields = list(spec.fields)
+    if spec.struct_argument:  # one struct argument whose components are the signed fields
+        (item,) = [i for i in abi if i.get("type") == "function" and i["name"] == spec.function]
+        (terms,) = item["inputs"]
+        assert [(c["name"], c["type"]) for c in terms["components"]] == fields
+        fields = [(spec.struct_argument, "tuple")]
+    assert inputs(spec.function) == fields
     assert inputs(spec.by_sig_function) == [
-        *spec.fields,
+        *fields,
         ("actor", "address"),
         ("nonce", "uint256"),
         ("deadline", "uint256"),
@@ -748,7 +824,7 @@ def test_action_specs_match_the_abi(ledger: Ledger, name: str):
     ]
 
 
-@pytest.mark.parametrize("contract", ["Consortium", "ModelRegistry"])
+@pytest.mark.parametrize("contract", ["Consortium", "ModelRegistry", "FederatedRounds"])
 def test_contracts_report_their_eip712_domain(ledger: Ledger, contract: str):
     address = ledger.deployment.address_of(contract)
     reported = ledger.contracts[contract].functions.eip712Domain().call()

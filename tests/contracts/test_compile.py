@@ -67,6 +67,19 @@ def test_contracts_fit_the_eip170_size_limit() -> None:
         assert len(contract.deployed_bytecode) <= 24_576, name
 
 
+def test_the_registry_deploying_its_rounds_fits_the_eip3860_initcode_limit() -> None:
+    """ModelRegistry's constructor deploys FederatedRounds, so the registry's creation code
+    carries the rounds contract's: it must stay within the 49,152 bytes a creation may have
+    (EIP-3860), while its runtime code does not grow by it."""
+    build = load_build()
+    registry, rounds = build["ModelRegistry"], build["FederatedRounds"]
+    assert len(registry.bytecode) <= 49_152
+    assert len(registry.bytecode) > len(rounds.bytecode)  # it embeds the rounds' creation code
+    assert rounds.bytecode in registry.bytecode
+    assert rounds.bytecode not in registry.deployed_bytecode
+    assert len(rounds.deployed_bytecode) <= 24_576 and len(registry.deployed_bytecode) <= 24_576
+
+
 def test_a_broken_source_gives_a_clear_error(tmp_path) -> None:
     broken = tmp_path / "contracts"
     broken.mkdir()

@@ -2,29 +2,38 @@
 pragma solidity 0.8.28;
 
 import {Consortium} from "../../Consortium.sol";
+import {FederatedRounds} from "../../FederatedRounds.sol";
 import {ModelRegistry} from "../../ModelRegistry.sol";
 import {IConsortium} from "../../interfaces/IConsortium.sol";
+import {IFederatedRounds} from "../../interfaces/IFederatedRounds.sol";
 import {IModelRegistry} from "../../interfaces/IModelRegistry.sol";
 import {Ballots} from "../../utils/Ballots.sol";
 import {TestBase} from "../utils/TestBase.sol";
 import {LedgerHandler} from "./LedgerHandler.sol";
+import {RoundsHandler} from "./RoundsHandler.sol";
 
 /**
  * @title LedgerInvariantsTest
  * @notice Properties that hold after any sequence of actions by any actors, plain or signed,
- * forged or replayed, at any times: forge calls random {LedgerHandler} functions and checks
- * every `invariant_*` after each call.
+ * forged or replayed, at any times: forge calls random {LedgerHandler} and {RoundsHandler}
+ * functions (the ledger's actions and its federated rounds, interleaved) and checks every
+ * `invariant_*` after each call.
  */
 contract LedgerInvariantsTest is TestBase {
     LedgerHandler internal handler;
+    RoundsHandler internal roundsHandler;
     Consortium internal consortium;
     ModelRegistry internal registry;
+    FederatedRounds internal rounds;
 
     function setUp() public {
         handler = new LedgerHandler();
+        roundsHandler = new RoundsHandler(handler);
         consortium = handler.consortium();
         registry = handler.registry();
+        rounds = roundsHandler.rounds();
         _targetContract(address(handler));
+        _targetContract(address(roundsHandler));
         bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = LedgerHandler.registerModel.selector;
         selectors[1] = LedgerHandler.proposeVersion.selector;
@@ -43,6 +52,19 @@ contract LedgerInvariantsTest is TestBase {
         selectors[14] = LedgerHandler.forgeVote.selector;
         selectors[15] = LedgerHandler.replayLastSigned.selector;
         _targetSelectors(address(handler), selectors);
+        bytes4[] memory roundSelectors = new bytes4[](11);
+        roundSelectors[0] = RoundsHandler.prepareBase.selector;
+        roundSelectors[1] = RoundsHandler.openRound.selector;
+        roundSelectors[2] = RoundsHandler.submitUpdate.selector;
+        roundSelectors[3] = RoundsHandler.submitUpdate.selector; // updates are most of a round
+        roundSelectors[4] = RoundsHandler.submitBatch.selector;
+        roundSelectors[5] = RoundsHandler.closeRound.selector;
+        roundSelectors[6] = RoundsHandler.finalizeRound.selector;
+        roundSelectors[7] = RoundsHandler.finalizeRound.selector;
+        roundSelectors[8] = RoundsHandler.cancelRound.selector;
+        roundSelectors[9] = RoundsHandler.replayLastSigned.selector;
+        roundSelectors[10] = RoundsHandler.enrol.selector;
+        _targetSelectors(address(roundsHandler), roundSelectors);
     }
 
     /// A version's and a proposal's state moves only Proposed -> Approved | Rejected.
@@ -114,6 +136,7 @@ contract LedgerInvariantsTest is TestBase {
                 handler.acceptedSignedActions(address(consortium), actors[i]),
                 "consortium nonce"
             );
+            assertEq(rounds.nonces(actors[i]), roundsHandler.acceptedSignedActions(actors[i]), "rounds nonce");
         }
     }
 
@@ -145,6 +168,53 @@ contract LedgerInvariantsTest is TestBase {
             assertTrue(registry.canSubmitUpdates(modelId, m.owner), "owner may submit updates");
             assertTrue(m.pendingOwner != m.owner, "owner is its own pending owner");
             assertEq(registry.pendingOwnerOf(modelId), m.pendingOwner, "pendingOwnerOf");
+        }
+    }
+
+    // ================================================================ federated rounds
+
+    /// A round's state moves only Open -> Closed -> Finalized and Open | Closed -> Cancelled; a
+    /// stored state other than Open is what the views report, and an Open round reads Closed
+    /// exactly once its deadline has passed.
+    function invariant_RoundStatesOnlyMoveAlongTheirLifecycle() public view {
+        string memory violation = roundsHandler.stateViolation();
+        assertTrue(bytes(violation).length == 0, violation);
+    }
+
+    /// A round holds at most its maximum of updates, each from a distinct participant that held
+    /// SubmitUpdates on the model when it was accepted, and no participant got two accepted.
+    function invariant_EachUpdateIsAContributorsOnlyOneWithinTheMaximum() public view {
+        string memory violation = roundsHandler.updateViolation();
+        assertTrue(bytes(violation).length == 0, violation);
+        uint256 count = rounds.roundCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            IFederatedRounds.Round memory r = rounds.round(id);
+            assertLe(r.updateCount, r.maxUpdates, "updates > maximum");
+            address[] memory listed = rounds.submitters(id);
+            assertEq(listed.length, r.updateCount, "submitters");
+            for (uint256 k = 0; k < listed.length; ++k) {
+                assertEq(rounds.updateOf(id, listed[k]).index, k, "submission order");
+                assertEq(roundsHandler.acceptedUpdates(id, listed[k]), 1, "accepted once");
+            }
+        }
+    }
+
+    /// A finalized round's aggregate is a version of kind Aggregate of the round's model whose
+    /// parent is the round's base, with at least its minimum of updates, one included at least.
+    function invariant_AFinalizedRoundsAggregateIsAnAggregateOfItsBase() public view {
+        uint256 count = rounds.roundCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            IFederatedRounds.Round memory r = rounds.round(id);
+            if (r.state != IFederatedRounds.RoundState.Finalized) {
+                assertEq(r.aggregateVersionId, 0, "an aggregate before finalization");
+                continue;
+            }
+            IModelRegistry.Version memory v = registry.version(r.aggregateVersionId);
+            assertTrue(v.kind == IModelRegistry.VersionKind.Aggregate, "aggregate kind");
+            assertEq(v.modelId, r.modelId, "aggregate of another model");
+            assertEq(v.parentId, r.baseVersionId, "aggregate of another base");
+            assertTrue(r.updateCount >= r.minUpdates && r.includedCount >= 1, "counts");
+            assertEq(r.includedCount + r.excludedCount, r.updateCount, "included + excluded");
         }
     }
 }

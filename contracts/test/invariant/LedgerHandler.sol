@@ -68,6 +68,12 @@ contract LedgerHandler is Signing {
         return _aliasNames;
     }
 
+    /// @dev The signing key of actor `index` (the wallet's owner key for the wallet), for the
+    /// rounds handler, which acts as the same actors.
+    function keyOf(uint256 index) external pure returns (uint256) {
+        return _key(index);
+    }
+
     // ================================================================ registry actions
 
     function registerModel(uint256 actorSeed, uint8 nameSeed, bool restricted, bool signed) external {

@@ -34,6 +34,18 @@ abstract contract Signing {
     string internal constant VOTE_ON_CHANGE_TYPE =
         "VoteOnChange(uint256 proposalId,uint8 support,address actor,uint256 nonce,uint256 deadline)";
     string internal constant RESIGN_TYPE = "Resign(address actor,uint256 nonce,uint256 deadline)";
+    string internal constant OPEN_ROUND_TYPE = "OpenRound(uint256 modelId,uint256 baseVersionId,bytes32 rule,"
+        "bytes32 paramsDigest,uint32 minUpdates,uint32 maxUpdates,uint64 submissionDeadline,uint256 maxNorm,"
+        "address actor,uint256 nonce,uint256 deadline)";
+    string internal constant SUBMIT_UPDATE_TYPE = "SubmitUpdate(uint256 roundId,bytes32 baseDigest,bytes32 updateDigest,"
+        "uint256 sampleCount,address actor,uint256 nonce,uint256 deadline)";
+    string internal constant CLOSE_ROUND_TYPE =
+        "CloseRound(uint256 roundId,address actor,uint256 nonce,uint256 deadline)";
+    string internal constant FINALIZE_ROUND_TYPE = "FinalizeRound(uint256 roundId,address[] included,"
+        "address[] excluded,uint8[] reasons,bytes32 aggregateDigest,bytes32 metadataDigest,address actor,"
+        "uint256 nonce,uint256 deadline)";
+    string internal constant CANCEL_ROUND_TYPE =
+        "CancelRound(uint256 roundId,address actor,uint256 nonce,uint256 deadline)";
 
     function _typeHash(string memory typeString) internal pure returns (bytes32) {
         return keccak256(bytes(typeString));
