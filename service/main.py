@@ -28,6 +28,7 @@ from service.api.routes import (
     models,
     predictions,
     rights,
+    rounds,
     versions,
 )
 from service.bookkeeping import Bookkeeping
@@ -43,6 +44,7 @@ from service.domain.gc import StoreCollector
 from service.domain.links import LinkedContent
 from service.domain.metadata import MetadataDocuments
 from service.domain.predictions import PredictionService
+from service.domain.rounds import RoundService
 from service.errors import LedgerError
 from service.journal.recovery import Keeper, Recovery
 
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             settings,
             on_bytes=lambda direction, n: metrics.store_bytes.labels(direction).inc(n),
         )
+        app.state.rounds = RoundService(app.state.artifacts)
         book = Bookkeeping(settings.bookkeeping_file)
         app.state.metadata = MetadataDocuments(
             app.state.backends,
@@ -142,7 +145,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     install_metrics(app, metrics)
     for module in (
         health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth,
-        builds, evaluation, predictions,
+        builds, evaluation, predictions, rounds,
     ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)

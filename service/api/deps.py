@@ -17,6 +17,7 @@ from service.domain.context import Backends
 from service.domain.evaluation import EvaluationSets
 from service.domain.metadata import MetadataDocuments
 from service.domain.predictions import PredictionService
+from service.domain.rounds import RoundService
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
@@ -73,6 +74,11 @@ def _predictions(request: Request) -> PredictionService:
     return predictions
 
 
+def _rounds(request: Request) -> RoundService:
+    rounds: RoundService = request.app.state.rounds
+    return rounds
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -108,6 +114,7 @@ BuildsDep = Annotated[BuildService, Depends(_builds)]
 EvaluationDep = Annotated[EvaluationSets, Depends(_evaluation)]
 PredictionsDep = Annotated[PredictionService, Depends(_predictions)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
+RoundsDep = Annotated[RoundService, Depends(_rounds)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]
 AccountDep = Annotated[str | None, Depends(_account)]

@@ -18,6 +18,7 @@ from service.cli import (
     members,
     models,
     rights,
+    rounds,
     stack,
     store,
     versions,
@@ -126,6 +127,7 @@ for sub, name in (
     (artifacts.app, "artifacts"),
     (chain.app, "chain"),
     (store.app, "store"),
+    (rounds.app, "rounds"),
     (accelerate.builds_app, "builds"),
     (accelerate.evaluation_app, "evaluation"),
 ):

@@ -31,7 +31,7 @@ from service.client.errors import (
     ServiceUnreachable,
     VerificationFailed,
 )
-from service.client.resources import ResourceCalls
+from service.client.rounds import RoundCalls
 
 __all__ = [
     "ZERO_DIGEST",
@@ -48,5 +48,5 @@ __all__ = [
 ]
 
 
-class GovLedgerClient(ResourceCalls, BuildCalls):
+class GovLedgerClient(RoundCalls, BuildCalls):
     """Typed access to every endpoint of the service; see the module docstring."""

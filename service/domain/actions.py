@@ -70,41 +70,51 @@ def prepare(
 
 
 def _abi_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """JSON arguments to ABI values: bytes32 fields may come as 0x-hex strings."""
+    """JSON arguments to ABI values: bytes32 fields may come as 0x-hex strings, arrays as JSON
+    lists of their elements."""
     spec = action_spec(name)
     out: dict[str, Any] = {}
     for field, typ in spec.fields:
         if field not in args:
             raise InvalidInput(f"{name} needs the argument {field!r} ({typ})")
-        value = args[field]
-        if typ == "bytes32" and isinstance(value, str):
-            text = value.removeprefix("0x")
-            if len(text) != 64:
-                raise InvalidInput(f"{field} must be 32 bytes as 0x + 64 hex digits")
-            try:
-                value = bytes.fromhex(text)
-            except ValueError:
-                raise InvalidInput(f"{field} is not hex") from None
-        elif typ.startswith("uint"):
-            bits = int(typ[4:])
-            if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
-                value = int(value)  # 961.0 is an integer in JSON (exact up to 2**53)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
-                raise InvalidInput(
-                    f"{field} must be an integer from 0 to 2**{bits} - 1, not {value!r}"
-                )
-        elif typ == "address":
-            if not isinstance(value, str) or not is_address(value):
-                raise InvalidInput(
-                    f"{field} must be an address (0x + 40 hex digits), not {value!r}"
-                )
-            value = to_checksum_address(value)
-        elif typ == "bool" and not isinstance(value, bool):
-            raise InvalidInput(f"{field} must be true or false, not {value!r}")
-        elif typ == "string" and not isinstance(value, str):
-            raise InvalidInput(f"{field} must be a string, not {value!r}")
-        out[field] = value
+        out[field] = _abi_value(field, typ, args[field])
     extra = set(args) - {f for f, _ in spec.fields}
     if extra:
         raise InvalidInput(f"{name} takes no arguments {sorted(extra)}")
     return out
+
+
+_MAX_ARRAY = 10_000
+
+
+def _abi_value(field: str, typ: str, value: Any) -> Any:
+    if typ.endswith("[]"):
+        if not isinstance(value, list) or len(value) > _MAX_ARRAY:
+            raise InvalidInput(
+                f"{field} must be a list of {typ[:-2]} (at most {_MAX_ARRAY}), not {value!r:.80}"
+            )
+        return [_abi_value(f"{field}[{i}]", typ[:-2], v) for i, v in enumerate(value)]
+    if typ == "bytes32" and isinstance(value, str):
+        text = value.removeprefix("0x")
+        if len(text) != 64:
+            raise InvalidInput(f"{field} must be 32 bytes as 0x + 64 hex digits")
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise InvalidInput(f"{field} is not hex") from None
+    if typ.startswith("uint"):
+        bits = int(typ[4:])
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            value = int(value)  # 961.0 is an integer in JSON (exact up to 2**53)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
+            raise InvalidInput(f"{field} must be an integer from 0 to 2**{bits} - 1, not {value!r}")
+        return value
+    if typ == "address":
+        if not isinstance(value, str) or not is_address(value):
+            raise InvalidInput(f"{field} must be an address (0x + 40 hex digits), not {value!r}")
+        return to_checksum_address(value)
+    if typ == "bool" and not isinstance(value, bool):
+        raise InvalidInput(f"{field} must be true or false, not {value!r}")
+    if typ == "string" and not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, not {value!r}")
+    return value

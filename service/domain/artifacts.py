@@ -53,14 +53,16 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
 
 class ArtifactIndex:
     """Which models reference each digest on chain (a version's artifact or metadata, a model's
-    metadata, now or in the past), kept up to date from events. A cache: the chain is the truth.
-    """
+    metadata, a round's update or rule parameters, now or in the past), kept up to date from
+    events. A cache: the chain is the truth. A round's updates and parameters belong to the
+    round's model: they are read under its rule, and garbage collection keeps them."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._next_block = ledger.deployment.deploy_block
         self._models: dict[bytes, set[int]] = {}
         self._artifacts: set[bytes] = set()
+        self._round_models: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -80,6 +82,19 @@ class ArtifactIndex:
                     self._artifacts.add(bytes(e.args["artifactDigest"]))
                 elif e.name in ("ModelRegistered", "ModelMetadataChanged"):
                     self._add(e.args["metadataDigest"], e.args["modelId"])
+            for e in self._ledger.events(
+                contract="FederatedRounds",
+                from_block=self._next_block,
+                to_block=latest,
+                with_timestamps=False,
+            ):
+                if e.name == "RoundOpened":
+                    self._round_models[int(e.args["roundId"])] = int(e.args["modelId"])
+                    self._add(e.args["paramsDigest"], e.args["modelId"])
+                elif e.name == "UpdateSubmitted":
+                    model_id = self._round_models.get(int(e.args["roundId"]))
+                    if model_id is not None:
+                        self._add(e.args["updateDigest"], model_id)
             self._next_block = latest + 1
 
     def _add(self, digest: bytes, model_id: int) -> None:

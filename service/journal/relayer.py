@@ -161,6 +161,17 @@ class Relayer:
         with self._mutex:
             return set(self._active)
 
+    def simulate(self, signed: SignedAction) -> None:
+        """Whether the chain would take ``signed`` now, asked before any work (the contract's
+        own typed error if not; nothing sent). A nonce the journal holds for an action the
+        chain lost is given back first, as when sending."""
+        try:
+            self.ledger.simulate(signed)
+        except InvalidAccountNonce as exc:
+            if not self._chain_behind_journal(exc):
+                raise
+            self.ledger.simulate(signed)
+
     def send(self, signed: SignedAction, *, entry_id: int | None = None) -> ActionReceipt:
         """Simulate, journal, send and confirm ``signed`` (its key claimed, its signature
         verified). ``entry_id`` is the upload's entry (``stored``); JSON actions get theirs
@@ -289,7 +300,7 @@ class Relayer:
             return False
         held = any(
             self.journal.holder_of(contract, account, current) is not None
-            for contract in ("ModelRegistry", "Consortium")
+            for contract in ("ModelRegistry", "Consortium", "FederatedRounds")
         )
         if not held:
             return False

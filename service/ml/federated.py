@@ -82,6 +82,31 @@ def label_skewed_shards(participants: int, *, classes_each: int = 4, seed: int =
     return shards
 
 
+def sample_shard(size: int, *, seed: int = 1, skip: int = 0) -> Shard:
+    """``size`` samples of the training split drawn at random (a permutation seeded by
+    ``seed``, from position ``skip``): an organisation's data that is not label-skewed, such as
+    the model owner's own small set."""
+    train_x, train_y, _, _ = _split_arrays()
+    if not size >= 1 or skip < 0 or skip + size > len(train_y):
+        raise InvalidInput(f"give 1 to {len(train_y) - skip} samples from position {skip}")
+    idx = np.random.default_rng(seed).permutation(len(train_y))[skip : skip + size]
+    return Shard(x=train_x[idx].copy(), y=train_y[idx].copy())
+
+
+def train_base(
+    shard: Shard, *, epochs: int = 5, learning_rate: float = 0.1, seed: int = 0
+) -> DigitsMLP:
+    """A first DigitsMLP trained from its seeded initialisation on ``shard`` alone (SGD)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        initial = DigitsMLP()
+    start = {k: v.detach().numpy().copy() for k, v in initial.state_dict().items()}
+    delta = local_update(start, shard, epochs=epochs, learning_rate=learning_rate, seed=seed)
+    model = model_from_weights({k: start[k] + delta[k] for k in start})
+    model.eval()
+    return model
+
+
 def model_from_weights(weights: Mapping[str, np.ndarray]) -> DigitsMLP:
     """A :class:`DigitsMLP` holding ``weights`` (hidden sizes read from their shapes)."""
     hidden = tuple(
@@ -103,7 +128,7 @@ def local_update(
     shard: Shard,
     *,
     epochs: int = 2,
-    learning_rate: float = 0.05,
+    learning_rate: float = 0.02,
     batch_size: int = 16,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:

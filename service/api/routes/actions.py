@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from fastapi import APIRouter
 
 from service.api.deps import LedgerDep, RelayerDep, SettingsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import ActionPrepare, ContractInfo, InfoPublic, PreparedAction
-from service.chain.actions import DOMAIN_NAMES, DOMAIN_VERSION
+from service.chain.actions import DOMAIN_NAMES, DOMAIN_VERSION, ContractName
 from service.domain import actions
 
 router = APIRouter(prefix="/v1", tags=["actions"], responses=PROBLEM_RESPONSES)
@@ -27,7 +29,7 @@ def info(ledger: LedgerDep, settings: SettingsDep) -> InfoPublic:
                 eip712_name=DOMAIN_NAMES[name],
                 eip712_version=DOMAIN_VERSION,
             )
-            for name in ("Consortium", "ModelRegistry")
+            for name in get_args(ContractName)
         },
         compiler_version=d.compiler_version,
         store_backend="kubo" if settings.ipfs_api_url else "embedded",
