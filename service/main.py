@@ -20,14 +20,18 @@ from service.api.routes import (
     aliases,
     artifacts,
     auth,
+    ballots,
     health,
     members,
     metadata,
     models,
     rights,
+    version_documents,
+    version_refs,
     versions,
 )
 from service.bookkeeping import Bookkeeping
+from service.bookkeeping.reasons import VoteReasons
 from service.chain.ledger import Ledger
 from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
@@ -35,6 +39,7 @@ from service.domain.auth import SessionStore
 from service.domain.context import Backends
 from service.domain.gc import StoreCollector
 from service.domain.metadata import MetadataDocuments
+from service.domain.reasons import VoteReasonService
 from service.errors import LedgerError
 from service.journal.recovery import Keeper, Recovery
 
@@ -78,11 +83,14 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         )
         artifacts_service: ArtifactService = app.state.artifacts
         backends_: Backends = app.state.backends
+        reasons = VoteReasonService(app.state.metadata, VoteReasons(book))
+        app.state.vote_reasons = reasons
         app.state.collector = StoreCollector(
             backends_,
             book,
             referenced=lambda: artifacts_service.index.referenced_digests(),
-            keep=lambda: backends_.journal.cids_needed(),  # uploads the journal may yet record
+            # uploads the journal may yet record; the documents votes' reasons are in
+            keep=lambda: [*backends_.journal.cids_needed(), *reasons.cids()],
         )
         metrics.watch_journal(lambda: app.state.backends)
         threading.Thread(
@@ -118,7 +126,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     install_problem_handlers(app)
     install_metrics(app, metrics)
     for module in (
-        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth
+        health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth,
+        version_refs, version_documents, ballots,
     ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)

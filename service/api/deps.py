@@ -14,6 +14,7 @@ from service.domain.artifacts import ArtifactService
 from service.domain.auth import SessionStore
 from service.domain.context import Backends
 from service.domain.metadata import MetadataDocuments
+from service.domain.reasons import VoteReasonService
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
@@ -55,6 +56,11 @@ def _metadata(request: Request) -> MetadataDocuments:
     return metadata
 
 
+def _vote_reasons(request: Request) -> VoteReasonService:
+    reasons: VoteReasonService = request.app.state.vote_reasons
+    return reasons
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -86,6 +92,7 @@ RelayerDep = Annotated[Relayer, Depends(_relayer)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 ArtifactsDep = Annotated[ArtifactService, Depends(_artifacts)]
 MetadataDep = Annotated[MetadataDocuments, Depends(_metadata)]
+VoteReasonsDep = Annotated[VoteReasonService, Depends(_vote_reasons)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]

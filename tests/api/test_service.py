@@ -205,6 +205,9 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
         ("GET", "/v1/artifacts/{cid}"), ("GET", "/v1/auth/nonce"), ("POST", "/v1/auth/login"),
         ("DELETE", "/v1/auth/session"), ("GET", "/health"), ("GET", "/ready"),
         ("GET", "/metrics"), ("GET", "/v1/info"), ("POST", "/v1/actions/prepare"),
+        ("GET", "/v1/models/{model_id}/versions/{number}"), ("GET", "/v1/versions/by-ref/{ref}"),
+        ("GET", "/v1/versions"), ("GET", "/v1/versions/{version_id}/metadata"),
+        ("POST", "/v1/versions/{version_id}/votes/reason"), ("GET", "/v1/ballots"),
     }  # fmt: skip
     assert expected <= set(operations)
 
@@ -222,12 +225,14 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
             assert examples, f"{key} {media} has no example"
         if key[1].startswith("/v1/"):
             assert "422" in op["responses"], key
-    assert with_body == 16
+    assert with_body == 17
     # reads of open content need no token: the Bearer scheme is optional there
     for key in [
         ("GET", "/v1/artifacts/{cid}"),
         ("GET", "/v1/versions/{version_id}/artifact"),
         ("GET", "/v1/models/{model_id}/metadata"),
+        ("GET", "/v1/versions/{version_id}/metadata"),
+        ("GET", "/v1/versions"),
     ]:
         assert operations[key]["security"] == [{"HTTPBearer": []}, {}], key
     assert operations[("DELETE", "/v1/auth/session")]["security"] == [{"HTTPBearer": []}]
