@@ -30,7 +30,7 @@ from service.client.errors import (
     ServiceUnreachable,
     VerificationFailed,
 )
-from service.client.resources import ResourceCalls
+from service.client.registry import RegistryCalls
 
 __all__ = [
     "ZERO_DIGEST",
@@ -47,5 +47,5 @@ __all__ = [
 ]
 
 
-class GovLedgerClient(ResourceCalls):
+class GovLedgerClient(RegistryCalls):
     """Typed access to every endpoint of the service; see the module docstring."""
