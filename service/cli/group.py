@@ -18,6 +18,16 @@ from typer.core import TyperGroup
 
 from service.cli.exits import ExitCode, Failure
 
+# typer 0.29 vendors its own click, whose usage errors derive from typer.TyperException; an
+# older typer raises the click package's own: take either
+try:
+    import click as _click
+
+    USAGE_ERRORS: tuple[type[Exception], ...] = (typer.TyperException, _click.ClickException)
+    ABORTS: tuple[type[BaseException], ...] = (typer.Abort, _click.exceptions.Abort)
+except ImportError:  # pragma: no cover - typer vendors click, and nothing else installs it
+    USAGE_ERRORS, ABORTS = (typer.TyperException,), (typer.Abort,)
+
 GLOBAL_OPTIONS: dict[str, bool] = {
     "--json": False,
     "--as": True,
@@ -109,15 +119,15 @@ class GovledgerGroup(TyperGroup):
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        except USAGE_ERRORS as exc:
+            code = int(getattr(exc, "exit_code", ExitCode.BAD_INPUT))
             failure = Failure(
-                code=ExitCode(exc.exit_code) if exc.exit_code in ExitCode._value2member_map_
-                else ExitCode.BAD_INPUT,
-                message=exc.format_message(),
-            )  # fmt: skip
+                code=ExitCode(code) if code in ExitCode._value2member_map_ else ExitCode.BAD_INPUT,
+                message=str(getattr(exc, "format_message", exc.__str__)()),
+            )
             typer.echo(json.dumps(failure.as_json(), indent=2), err=True)
-            rv = exc.exit_code
-        except typer.Abort:
+            rv = code
+        except ABORTS:
             failure = Failure(code=ExitCode.FAILED, message="aborted")
             typer.echo(json.dumps(failure.as_json(), indent=2), err=True)
             rv = 1
