@@ -106,6 +106,13 @@ def test_versions_are_numbered_per_model_and_named_model_at_n_or_model_alias(
     listed = ok(cli("versions", "list", second))
     assert f"{second}@1" in listed and "version" in listed.splitlines()[2]
 
+    # a parent by its number in the model too
+    derived = ok(cli("--dev-account", "1", "versions", "propose", second,
+                     str(weights_file(tmp_path / "c.safetensors", fresh_seed())),
+                     "--kind", "aggregate", "--parent", "1"))  # fmt: skip
+    assert field(derived, "version") == f"{second}@2"
+    assert field(derived, "parent") == f"{second}@1 (id {proposed['version_id']})"
+
     # numbers in the alias tables too
     assert f"{second}@1 (id {proposed['version_id']})" in ok(cli("alias", "list", second))
     assert f"{second}@1" in ok(cli("alias", "history", second, "production"))
@@ -115,7 +122,7 @@ def test_versions_are_numbered_per_model_and_named_model_at_n_or_model_alias(
     assert zero.exit_code == 2 and "numbered from 1" in said(zero)
     beyond = cli("versions", "show", f"{second}@9")
     assert beyond.exit_code == 3
-    assert f"model '{second}' has no version 9 ({second}@9); it has versions 1 to 1" in said(beyond)
+    assert f"model '{second}' has no version 9 ({second}@9); it has versions 1 to 2" in said(beyond)
     garbage = cli("versions", "show", "what?")
     assert garbage.exit_code == 2 and "give NAME@N" in said(garbage)
     other = cli("--dev-account", "1", "alias", "set", second, "production", f"{first}@1")
