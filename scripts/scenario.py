@@ -8,7 +8,8 @@ downloaded and verified against the chain. Then the service builds accelerated v
 (ONNX Runtime fp32 and int8, measured side by side with PyTorch), the owner signs the proposal of
 two of them, the members approve them, `fast` points at the int8 one, and both predict through
 the service (scripts/accelerate_steps.py). Every step is printed. The scenario can run again on
-the same stack: it reuses the model and the fourth member and proposes a new version.
+the same stack: it reuses the model and the fourth member and proposes a new version, trained
+with another seed (the ledger refuses the same bytes twice as versions of one model).
 
 Accounts are anvil's public dev accounts (local chain only): 1 is the model's owner and a
 founding member, 2 and 3 are founding members, 4 joins by the members' vote first (so that a
@@ -100,7 +101,11 @@ def run(client: GovLedgerClient, *, compare_torch: bool = True) -> None:
 
     step(3, "Train a real model")
     started = time.perf_counter()
-    model, metrics = train_digits_mlp(seed=0)
+    try:  # a run after the first trains with the next seed: new weights, a new version
+        seed = client.list_versions(client.get_model_by_name(MODEL_NAME).model_id).total
+    except ClientFailure:
+        seed = 0
+    model, metrics = train_digits_mlp(seed=seed)
     weights = save_safetensors(model)
     cid, size = compute_cid(iter_chunks([weights]))
     say(
@@ -124,6 +129,8 @@ def run(client: GovLedgerClient, *, compare_torch: bool = True) -> None:
 
     step(5, "Upload and propose a version (one signed call)")
     version_doc = {
+        "description": f"MLP 64-128-64-10 on sklearn digits, seed {metrics.seed}",
+        "tags": {"data": "sklearn-digits", "seed": str(metrics.seed)},
         "model": MODEL_NAME,
         "artifact": {"cid": str(cid), "size": size, "format": "safetensors"},
         "metrics": {
@@ -144,7 +151,8 @@ def run(client: GovLedgerClient, *, compare_torch: bool = True) -> None:
             metadata_digest=version_meta.digest,
         )
     version = written_v.version
-    say(f"version {version.version_id}: artifact {version.artifact_cid}")
+    label = f"{MODEL_NAME}@{version.number}"
+    say(f"{label} (version id {version.version_id}): artifact {version.artifact_cid}")
     say(
         f"on chain: artifact digest {version.artifact_digest}, state {version.state}, "
         f"needs {version.ballot.required} of {version.ballot.eligible} members"
@@ -155,15 +163,16 @@ def run(client: GovLedgerClient, *, compare_torch: bool = True) -> None:
         vote = client.cast_vote(voter, version.version_id, "for")
         say(
             f"{voter.address} votes {vote.vote.support} at block {vote.vote.block_number} "
-            f"-> version {vote.state}"
+            f"-> {label} {vote.state}"
         )
 
     step(7, "Alias production")
     client.move_alias(owner, model_id, "production", version.version_id)
     for move in client.alias_history(model_id, "production"):
+        was = f"@{move.previous_version_number}" if move.previous_version_number else "unset"
         say(
-            f"block {move.block_number}: production -> version {move.version_id} "
-            f"(was {move.previous_version_id}) by {move.by}"
+            f"block {move.block_number}: production -> {MODEL_NAME}@{move.version_number} "
+            f"(was {was}) by {move.by}"
         )
 
     step(8, "Download and verify against the chain")

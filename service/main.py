@@ -20,6 +20,7 @@ from service.api.routes import (
     aliases,
     artifacts,
     auth,
+    ballots,
     builds,
     evaluation,
     health,
@@ -29,9 +30,12 @@ from service.api.routes import (
     predictions,
     rights,
     rounds,
+    version_documents,
+    version_refs,
     versions,
 )
 from service.bookkeeping import Bookkeeping
+from service.bookkeeping.reasons import VoteReasons
 from service.chain.ledger import Ledger
 from service.config import Settings, get_settings
 from service.domain.artifacts import ArtifactService
@@ -44,6 +48,7 @@ from service.domain.gc import StoreCollector
 from service.domain.links import LinkedContent
 from service.domain.metadata import MetadataDocuments
 from service.domain.predictions import PredictionService
+from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.errors import LedgerError
 from service.journal.recovery import Keeper, Recovery
@@ -99,6 +104,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         linked = LinkedContent(
             lambda: backends_.store, lambda: artifacts_service.index.referenced_digests()
         )
+        reasons = VoteReasonService(app.state.metadata, VoteReasons(book))
+        app.state.vote_reasons = reasons
         app.state.collector = StoreCollector(
             backends_,
             book,
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
                 *backends_.journal.cids_needed(),  # uploads the journal may yet record
                 *build_service.retained(),  # builds not yet proposed
                 *linked(),  # what referenced documents link: recipes, reports, evaluation sets
+                *reasons.cids(),  # the documents votes' reasons are in
             ],
         )
         metrics.watch_journal(lambda: app.state.backends)
@@ -145,7 +153,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     install_metrics(app, metrics)
     for module in (
         health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth,
-        builds, evaluation, predictions, rounds,
+        builds, evaluation, predictions, rounds, version_refs, version_documents, ballots,
     ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)

@@ -17,6 +17,7 @@ from service.domain.context import Backends
 from service.domain.evaluation import EvaluationSets
 from service.domain.metadata import MetadataDocuments
 from service.domain.predictions import PredictionService
+from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
@@ -79,6 +80,11 @@ def _rounds(request: Request) -> RoundService:
     return rounds
 
 
+def _vote_reasons(request: Request) -> VoteReasonService:
+    reasons: VoteReasonService = request.app.state.vote_reasons
+    return reasons
+
+
 def _sessions(request: Request) -> SessionStore:
     sessions: SessionStore = request.app.state.sessions
     return sessions
@@ -113,6 +119,7 @@ MetadataDep = Annotated[MetadataDocuments, Depends(_metadata)]
 BuildsDep = Annotated[BuildService, Depends(_builds)]
 EvaluationDep = Annotated[EvaluationSets, Depends(_evaluation)]
 PredictionsDep = Annotated[PredictionService, Depends(_predictions)]
+VoteReasonsDep = Annotated[VoteReasonService, Depends(_vote_reasons)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 RoundsDep = Annotated[RoundService, Depends(_rounds)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]

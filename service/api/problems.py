@@ -179,7 +179,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
-                "message": err.get("msg", ""),
+                # our own validators' messages say what to do; pydantic's prefix adds nothing
+                "message": str(err.get("msg", "")).removeprefix("Value error, "),
             }
             for err in exc.errors()
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.chain.types import (
     Ballot,
@@ -62,6 +62,28 @@ def integral(value: Any) -> Any:
         return int(value)
     return value
 
+
+def _model_name(value: str) -> str:
+    """The registry's name rule, said in words (a regular expression helps nobody)."""
+    from service.chain.types import validate_model_name
+    from service.errors import InvalidInput
+
+    try:
+        return validate_model_name(value)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+ModelName = Annotated[
+    str,
+    AfterValidator(_model_name),
+    Field(
+        description="unique; 1 to 64 characters, each a lower-case letter a-z, a digit 0-9, "
+        "'.', '_' or '-'",
+        json_schema_extra={"minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9._-]+$"},
+        examples=["digits-mlp"],
+    ),
+]
 
 Uint256 = Annotated[int, Field(ge=0, le=UINT256_MAX), BeforeValidator(integral)]
 """A Solidity uint256: 0 to 2**256 - 1 (larger numbers are refused with 422, not sent on)."""
@@ -138,7 +160,7 @@ def _examples(**fields: Any) -> ConfigDict:
 class ModelCreate(SignedFields):
     model_config = _examples(name="digits-mlp", metadata_digest=ZERO_DIGEST_HEX, restricted=False)
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    name: ModelName
     metadata_digest: Digest = ZERO_DIGEST_HEX
     restricted: bool = False
 
@@ -322,9 +344,18 @@ class BallotPublic(BaseModel):
 
 
 class VersionPublic(BaseModel):
-    version_id: int
+    version_id: int = Field(description="the version's id on chain, unique across models")
     model_id: int
+    number: int | None = Field(
+        default=None,
+        description="the version's number within its model (1, 2, 3 ... in proposal order): "
+        "model_name@number names it",
+    )
+    model_name: str | None = None
     parent_id: int | None
+    parent_number: int | None = Field(
+        default=None, description="the parent's number within the model"
+    )
     kind: KindName
     state: StateName
     artifact_digest: str
@@ -335,11 +366,26 @@ class VersionPublic(BaseModel):
     ballot: BallotPublic
 
     @classmethod
-    def of(cls, v: VersionRecord, cid: str | None) -> VersionPublic:
+    def of(
+        cls,
+        v: VersionRecord,
+        cid: str | None,
+        *,
+        number: int | None = None,
+        model_name: str | None = None,
+        numbers: dict[int, int] | None = None,
+    ) -> VersionPublic:
+        """``v`` with its CID (None if the store lacks it); ``numbers`` (the model's version
+        ids to their numbers) gives its number and its parent's."""
+        if numbers is not None and number is None:
+            number = numbers.get(v.version_id)
         return cls(
             version_id=v.version_id,
             model_id=v.model_id,
+            number=number,
+            model_name=model_name,
             parent_id=v.parent_id or None,
+            parent_number=(numbers or {}).get(v.parent_id),
             kind=kind_name(v.kind),
             state=state_name(v.state),
             artifact_digest=hex32(v.artifact_digest),
@@ -349,6 +395,17 @@ class VersionPublic(BaseModel):
             proposed_block=v.proposed_block,
             ballot=BallotPublic.of(v.ballot),
         )
+
+
+class VersionSearchList(BaseModel):
+    items: list[VersionPublic]
+    total: int
+    offset: int
+    limit: int
+    unreadable: int = Field(
+        description="versions whose metadata the caller may not read (restricted models), "
+        "so not searched; sign in as an account with the read right to search them"
+    )
 
 
 class VersionWritten(BaseModel):
@@ -378,10 +435,26 @@ def event_ref(e: Event) -> dict[str, Any]:
     }
 
 
+class VoteReasonPublic(BaseModel):
+    """Why a member voted as it did: a metadata document the voter signed (StoreMetadata over
+    its digest, in the ModelRegistry's EIP-712 domain), checked against the vote on chain."""
+
+    version_id: int
+    voter: str
+    support: SupportName
+    reason: str
+    cid: str = Field(description="the reason document's CID in the content store")
+    deadline: int = Field(description="the StoreMetadata signature's deadline")
+    signature: str = Field(description="the voter's StoreMetadata signature over its digest")
+
+
 class VotePublic(EventRef):
     version_id: int
     voter: str
     support: SupportName
+    reason: VoteReasonPublic | None = Field(
+        default=None, description="the voter's signed reason, if it gave one"
+    )
 
 
 class VoteWritten(BaseModel):
@@ -394,6 +467,9 @@ class AliasPublic(BaseModel):
     model_id: int
     alias: str
     version_id: int | None
+    version_number: int | None = Field(
+        default=None, description="the version's number within the model"
+    )
     at_block: int | None = Field(
         default=None, description="the block the value is given at, if asked"
     )
@@ -404,6 +480,8 @@ class AliasMovePublic(EventRef):
     version_id: int | None
     previous_version_id: int | None
     by: str
+    version_number: int | None = None
+    previous_version_number: int | None = None
 
 
 class AliasWritten(BaseModel):
@@ -463,6 +541,20 @@ class ProposalPublic(BaseModel):
 class ProposalWritten(BaseModel):
     proposal: ProposalPublic
     transaction: TransactionPublic
+
+
+class OpenBallotPublic(BaseModel):
+    """A ballot still open: a version or a membership change, with the voter's part if a
+    voter was named."""
+
+    kind: Literal["version", "membership"]
+    version: VersionPublic | None = None
+    proposal: ProposalPublic | None = None
+    deadline: int = Field(description="unix time (chain) until which votes are taken")
+    vote: SupportName | None = Field(default=None, description="the voter's vote, if cast")
+    may_vote: bool | None = Field(
+        default=None, description="whether the voter may vote on it (null without a voter)"
+    )
 
 
 class Written(BaseModel):

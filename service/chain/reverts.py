@@ -21,13 +21,18 @@ from service.errors import (
     NotFound,
     SignatureRejected,
 )
+from service.timefmt import human_time, utc
 
 _STATES = {0: "Proposed", 1: "Approved", 2: "Rejected"}
 _ROUND_STATES = {0: "Open", 1: "Closed", 2: "Finalized", 3: "Cancelled"}
+_KINDS = {0: "Base", 1: "Aggregate", 2: "Accelerated"}
+_TIMES = ("deadline", "timestamp")
 
 
 class ContractRevert(ChainError):
-    """A contract call reverted; ``error`` and ``arguments`` are the custom error's."""
+    """A contract call reverted; ``error`` and ``arguments`` are the custom error's (raw, as
+    the chain gave them); the message shows them as people read them (state and kind names,
+    times with their time zone)."""
 
     hint: ClassVar[str] = "the call reverted"
     #: names of the lifecycle states in ``current`` / ``expected`` arguments
@@ -36,20 +41,43 @@ class ContractRevert(ChainError):
     def __init__(self, error: str, arguments: dict[str, Any]) -> None:
         self.error = error
         self.arguments = arguments
-        shown = {k: _show(k, v, self.states) for k, v in arguments.items()}
+        # times relative to the chain's clock when the error gives it, else to this machine's
+        chain_now = arguments.get("timestamp")
+        now = chain_now if isinstance(chain_now, int) and chain_now > 0 else None
+        shown = {k: _show(k, v, self.states, now=now, times=True) for k, v in arguments.items()}
         try:
-            hint = self.hint.format(**shown)
+            hint = self.explain(shown)
         except (KeyError, IndexError):
             hint = self.hint
-        rendered = ", ".join(f"{k}={v}" for k, v in shown.items())
+        rendered = ", ".join(f"{k}={_show(k, v, self.states)}" for k, v in arguments.items())
         super().__init__(f"{error}({rendered}): {hint}")
 
+    def explain(self, shown: dict[str, Any]) -> str:
+        """What went wrong and what to do, from the arguments as shown."""
+        return self.hint.format(**shown)
 
-def _show(name: str, value: Any, states: dict[int, str]) -> Any:
+
+def _show(
+    name: str,
+    value: Any,
+    states: dict[int, str] = _STATES,
+    *,
+    now: int | None = None,
+    times: bool = False,
+) -> Any:
+    """An argument as people read it: hex bytes, state and kind names; with ``times``, Unix
+    times as dates (the chain's own time without a distance, a deadline with its distance from
+    ``now``)."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
-    if name in ("current", "expected") and isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if name in ("current", "expected"):
         return states.get(value, value)
+    if name == "kind":
+        return _KINDS.get(value, value)
+    if times and name in _TIMES and 0 < value < 2**40:
+        return utc(value, seconds=False) if name == "timestamp" else human_time(value, now=now)
     return value
 
 
@@ -112,13 +140,22 @@ class ConsortiumUnknownProposal(ContractRevert, NotFound):
 class ConsortiumUnexpectedProposalState(ContractRevert, Conflict):
     hint = "proposal {proposalId} is {current}; this needs it {expected}"
 
+    def explain(self, shown: dict[str, Any]) -> str:
+        return _decided("proposal", shown["proposalId"], shown, "membership show")
+
 
 class ConsortiumVotingClosed(ContractRevert, Conflict):
-    hint = "voting on proposal {proposalId} closed at {deadline} (chain time {timestamp})"
+    hint = (
+        "voting on proposal {proposalId} closed at {deadline}, before chain time {timestamp}; "
+        "it can only be finalized now (`govledger membership finalize {proposalId}`)"
+    )
 
 
 class ConsortiumVotingOpen(ContractRevert, Conflict):
-    hint = "voting on proposal {proposalId} is open until {deadline}; finalize it after that"
+    hint = (
+        "voting on proposal {proposalId} is open until {deadline}; it can be finalized only "
+        "after that"
+    )
 
 
 class ConsortiumAlreadyVoted(ContractRevert, Conflict):
@@ -151,7 +188,10 @@ class RegistryUnknownVersion(ContractRevert, NotFound):
 
 
 class RegistryInvalidName(ContractRevert, InvalidInput):
-    hint = "model name {name!r} is invalid: use 1 to 64 characters of a-z, 0-9, '.', '_', '-'"
+    hint = (
+        "model name {name!r} is invalid: a name has 1 to 64 characters, each a lower-case "
+        "letter a-z, a digit 0-9, a dot, an underscore or a hyphen"
+    )
 
 
 class RegistryDuplicateName(ContractRevert, Conflict):
@@ -202,8 +242,8 @@ class RegistryInvalidRights(ContractRevert, InvalidInput):
 
 class RegistryMissingParent(ContractRevert, InvalidInput):
     hint = (
-        "aggregate and accelerated versions need a parent; "
-        "give the approved version they derive from"
+        "an {kind} version needs a parent: give the Approved version it derives from "
+        "(--parent in the CLI)"
     )
 
 
@@ -214,13 +254,42 @@ class RegistryVersionOfOtherModel(ContractRevert, InvalidInput):
 class RegistryUnexpectedState(ContractRevert, Conflict):
     hint = "version {versionId} is {current}; this needs it {expected}"
 
+    def explain(self, shown: dict[str, Any]) -> str:
+        if shown["expected"] == "Approved":
+            return (
+                f"version {shown['versionId']} is {shown['current']}, not Approved: only an "
+                "Approved version can be a parent or carry an alias"
+                + (
+                    "; wait for the vote to approve it"
+                    if shown["current"] == "Proposed"
+                    else "; propose the bytes again to vote anew"
+                )
+            )
+        return _decided("version", shown["versionId"], shown, "versions show")
+
+
+def _decided(what: str, item: Any, shown: dict[str, Any], command: str) -> str:
+    current = str(shown["current"])
+    if shown["expected"] == "Proposed" and current in ("Approved", "Rejected"):
+        return (
+            f"voting on {what} {item} is closed: {current.lower()} (`govledger {command} "
+            f"{item}` shows its tally)"
+        )
+    return f"{what} {item} is {current}; this needs it {shown['expected']}"
+
 
 class RegistryVotingClosed(ContractRevert, Conflict):
-    hint = "voting on version {versionId} closed at {deadline} (chain time {timestamp})"
+    hint = (
+        "voting on version {versionId} closed at {deadline}, before chain time {timestamp}; "
+        "it can only be finalized now (`govledger versions finalize {versionId}`)"
+    )
 
 
 class RegistryVotingOpen(ContractRevert, Conflict):
-    hint = "voting on version {versionId} is open until {deadline}; finalize it after that"
+    hint = (
+        "voting on version {versionId} is open until {deadline}; it can be finalized only "
+        "after that"
+    )
 
 
 class RegistryAlreadyVoted(ContractRevert, Conflict):

@@ -84,12 +84,35 @@ class Rights(IntFlag):
     ALL = 7
 
 
+NAME_RULE = (
+    "a name has 1 to 64 characters, each a lower-case letter a-z, a digit 0-9, a dot, an "
+    "underscore or a hyphen"
+)
+
+
 def validate_model_name(name: str) -> str:
-    if not _NAME_RE.match(name):
-        raise InvalidInput(
-            f"model name {name!r} is invalid: use 1 to 64 characters of a-z, 0-9, '.', '_', '-'"
-        )
-    return name
+    """``name`` if the registry accepts it; else InvalidInput saying the rule in words, what
+    breaks it and a name that keeps it."""
+    if _NAME_RE.match(name):
+        return name
+    if not name:
+        raise InvalidInput(f"a model name cannot be empty: {NAME_RULE}")
+    if len(name) > 64:
+        raise InvalidInput(f"model name {name[:20]!r}... has {len(name)} characters: {NAME_RULE}")
+    bad = sorted({c for c in name if not _NAME_RE.match(c)})
+    kinds = []
+    if any(c.isupper() for c in bad):
+        kinds.append("upper-case letters")
+    if any(c.isspace() for c in bad):
+        kinds.append("spaces")
+    if any(not c.isupper() and not c.isspace() for c in bad):
+        kinds.append("other characters")
+    shown = ", ".join(repr(c) for c in bad)
+    suggestion = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-")
+    try_ = f"; {suggestion!r} would do" if suggestion and _NAME_RE.match(suggestion) else ""
+    raise InvalidInput(
+        f"model name {name!r} has {' and '.join(kinds)} ({shown}): {NAME_RULE}{try_}"
+    )
 
 
 def alias_to_bytes32(alias: str) -> bytes:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
 
 from service.cli import render
-from service.cli.context import model_id, state
-from service.cli.output import command, emit, fields
+from service.cli.context import model_id, naming, state, version_of
+from service.cli.output import CliError, command, emit, fields
 
 app = typer.Typer(
     help="Aliases (production, staging, ...) of a model's versions.", no_args_is_help=True
@@ -18,24 +20,50 @@ ModelArg = Annotated[str, typer.Argument(help="The model's id or name.")]
 AliasArg = Annotated[str, typer.Argument(help="The alias, e.g. production.")]
 
 
+CLEAR = ("0", "none")
+
+
 @command(app, "set")
 def set_(
     model: ModelArg,
     alias: AliasArg,
-    version: Annotated[int, typer.Argument(min=0, help="An Approved version; 0 clears the alias.")],
+    version: Annotated[
+        str,
+        typer.Argument(
+            help="An Approved version of this model: its number (3, or @3), or another alias "
+            "(:staging); 0 or none clears the alias.",
+            metavar="VERSION",
+        ),
+    ],
 ) -> None:
-    """Point an alias at an Approved version, or clear it with 0 (signed; owner or maintainer)."""
+    """Point an alias at an Approved version (by its number in the model), or clear it
+    (signed; owner or maintainer)."""
+    from service.chain.types import alias_to_bytes32
+    from service.errors import InvalidInput
+
+    try:
+        alias_to_bytes32(alias)  # a bad name is said before anything is looked up
+    except InvalidInput as exc:
+        raise CliError(str(exc)) from None
     s = state()
     client = s.client()
-    written = client.move_alias(s.signer(), model_id(client, model), alias, version)
+    mid = model_id(client, model)
+    named: AbstractContextManager[None] = contextlib.nullcontext()
+    if version.strip().lower() in CLEAR:
+        version_id, shown = 0, "- (cleared)"
+    else:
+        v = version_of(client, version, model=model)
+        version_id, shown, named = v.version_id, f"{render.label(v)} (id {v.version_id})", naming(v)
+    with named:
+        written = client.move_alias(s.signer(), mid, alias, version_id)
     a = written.alias
     emit(
         written,
         lambda: fields(
             [
-                ("model", a.model_id),
+                ("model", f"{model} (id {a.model_id})" if model != str(a.model_id) else model),
                 ("alias", a.alias),
-                ("version", a.version_id),
+                ("version", shown),
                 *render.transaction_rows(written.transaction),
             ]
         ),
@@ -55,18 +83,28 @@ def show(
     s = state()
     client = s.client()
     a = client.get_alias(model_id(client, model), alias, block=block)
+    if a.version_id is not None:
+        shown = render.numbered(a.version_number, a.version_id, _name(model))
+    elif block is None:
+        shown = "- (cleared: it points at no version)"
+    else:
+        shown = "- (not set at that block)"
     emit(
         a,
         lambda: fields(
             [
-                ("model", a.model_id),
+                ("model", model),
                 ("alias", a.alias),
-                ("version", a.version_id),
+                ("version", shown),
                 ("at block", a.at_block if a.at_block is not None else "latest"),
             ]
         ),
         as_json=s.json_output,
     )
+
+
+def _name(model: str) -> str | None:
+    return None if model.isdigit() else model
 
 
 @command(app, "history")
@@ -76,8 +114,12 @@ def history(model: ModelArg, alias: AliasArg) -> None:
     client = s.client()
     mid = model_id(client, model)
     moves = client.alias_history(mid, alias)
-    title = f"history of {alias} on model {mid}"
-    emit(moves, lambda: render.alias_moves(moves, title=title), as_json=s.json_output)
+    title = f"history of {alias} on {model}"
+    emit(
+        moves,
+        lambda: render.alias_moves(moves, title=title, model=_name(model)),
+        as_json=s.json_output,
+    )
 
 
 @command(app, "list")
@@ -88,5 +130,7 @@ def list_(model: ModelArg) -> None:
     mid = model_id(client, model)
     items = client.list_aliases(mid)
     emit(
-        items, lambda: render.aliases(items, title=f"aliases of model {mid}"), as_json=s.json_output
+        items,
+        lambda: render.aliases(items, title=f"aliases of {model}", model=_name(model)),
+        as_json=s.json_output,
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from service.cli.context import state
+from service.cli.context import state, version_of
 from service.cli.output import CliError, command, emit, fields, stderr, transfer_progress
 from service.cli.session import signed_in_if_asked
 from service.client import Download
@@ -27,7 +27,11 @@ def download(
     ],
     cid: Annotated[str | None, typer.Argument(help="The content's CID.")] = None,
     version: Annotated[
-        int | None, typer.Option("--version", min=1, help="A version's artifact.")
+        str | None,
+        typer.Option(
+            "--version",
+            help="A version's artifact: digits-mlp@3, digits-mlp:production or its id.",
+        ),
     ] = None,
 ) -> None:
     """Download an artifact, verify its CID (and the chain's digest), then write it.
@@ -38,11 +42,12 @@ def download(
         raise CliError("give either a CID or --version ID")
     s = state()
     client = s.client(session=True)
+    version_id = version_of(client, version).version_id if version is not None else None
 
     def fetch() -> Download:
         with transfer_progress() as progress:
-            if version is not None:
-                return client.download_version(version, output, progress=progress)
+            if version_id is not None:
+                return client.download_version(version_id, output, progress=progress)
             assert cid is not None
             return client.download_artifact(cid, output, progress=progress)
 

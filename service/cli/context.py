@@ -7,14 +7,19 @@ only), ``--as NAME`` (the keystore ``<data_dir>/keys/NAME.json``), or ``GOVLEDGE
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
 
+from service.api.schemas import VersionPublic
+from service.cli.exits import ExitCode
 from service.cli.output import CliError
-from service.client import GovLedgerClient
+from service.client import ClientError, GovLedgerClient
 from service.config import Settings
 
 PRIVATE_KEY_ENV = "GOVLEDGER_PRIVATE_KEY"
@@ -29,6 +34,7 @@ class CliState:
     key_name: str | None = None
     dev_account: int | None = None
     json_output: bool = False
+    session_address: str | None = None  # whose cached session the client carries
     _settings: Settings | None = None
     _client: GovLedgerClient | None = None
     _signer: LocalAccount | None = field(default=None, repr=False)
@@ -48,7 +54,7 @@ class CliState:
 
     def client(self, *, session: bool = False) -> GovLedgerClient:
         """The service client; with ``session``, carrying the cached sign-in of the acting
-        account (or of the only account signed in to this URL)."""
+        account, or without a key the active session (see service/cli/session.py)."""
         if self._client is None:
             self._client = GovLedgerClient(base_url=self.url, timeout=120.0)
         if session and self._client.session_token is None:
@@ -57,6 +63,7 @@ class CliState:
             cached = SessionCache(self.settings).get(self.url, self.address())
             if cached is not None:
                 self._client.session_token = str(cached["token"])
+                self.session_address = str(cached["address"])
         return self._client
 
     def has_key(self) -> bool:
@@ -108,7 +115,8 @@ class CliState:
             return account_from_key(key)
         raise CliError(
             "this command signs: choose a key with --as NAME (see `govledger keys list`), "
-            f"--dev-account N on the local chain, or set {PRIVATE_KEY_ENV}"
+            f"--dev-account N on the local chain, or set {PRIVATE_KEY_ENV}",
+            code=ExitCode.SIGNATURE,
         )
 
     def close(self) -> None:
@@ -140,3 +148,35 @@ def model_id(client: GovLedgerClient, model: str) -> int:
     if model.isdigit():
         return int(model)
     return client.get_model_by_name(model).model_id
+
+
+def version_of(client: GovLedgerClient, ref: str, *, model: str | None = None) -> VersionPublic:
+    """The version ``ref`` names (``digits-mlp@3``, ``digits-mlp:production``, an id; with
+    ``model``, a bare number is that model's number): see service/domain/refs.py."""
+    from service.domain.refs import parse_version_ref
+    from service.errors import InvalidInput
+
+    try:
+        parsed = parse_version_ref(ref, model=model)
+    except InvalidInput as exc:
+        raise CliError(str(exc)) from None
+    if parsed.version_id is not None:
+        return client.get_version(parsed.version_id)
+    return client.resolve_version(str(parsed))
+
+
+@contextmanager
+def naming(v: VersionPublic) -> Iterator[None]:
+    """The service's errors say ``version 7`` (its id); within this block they also say the
+    name the user knows it by: ``version 7 (digits-mlp@3)``."""
+    try:
+        yield
+    except ClientError as exc:
+        detail = exc.problem.get("detail")
+        if v.model_name and v.number and isinstance(detail, str):
+            exc.problem["detail"] = re.sub(
+                rf"\bversion {v.version_id}\b",
+                f"version {v.version_id} ({v.model_name}@{v.number})",
+                detail,
+            )
+        raise

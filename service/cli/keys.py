@@ -18,6 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from service.cli.context import PASSWORD_ENV, PRIVATE_KEY_ENV, state
+from service.cli.exits import ExitCode
 from service.cli.output import CliError, command, emit, fields, table
 from service.config import Settings
 
@@ -45,7 +46,8 @@ def keystore_address(settings: Settings, name: str) -> str:
         address = str(data["address"])
     except FileNotFoundError:
         raise CliError(
-            f"no key named {name!r} (looked for {path}); see `govledger keys list`"
+            f"no key named {name!r} (looked for {path}); see `govledger keys list`",
+            code=ExitCode.NOT_FOUND,
         ) from None
     except (ValueError, KeyError, TypeError):
         raise CliError(f"{path} is not a keystore file") from None
@@ -60,7 +62,10 @@ def load_key(settings: Settings, name: str) -> LocalAccount:
 
     path = key_path(settings, name)
     if not path.exists():
-        raise CliError(f"no key named {name!r} (looked for {path}); see `govledger keys list`")
+        raise CliError(
+            f"no key named {name!r} (looked for {path}); see `govledger keys list`",
+            code=ExitCode.NOT_FOUND,
+        )
     return load_keystore(path, _password(f"Password of key {name!r}", confirm=False))
 
 

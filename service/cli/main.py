@@ -1,6 +1,7 @@
 """The ``govledger`` command: the local stack, keys, and every endpoint of the service.
 
-Global options come before the command: ``govledger --as alice models register digits``.
+Global options go before or after the command: ``govledger --as alice models register digits``
+and ``govledger models register digits --as alice`` are the same (see service/cli/group.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from service.cli import (
     accelerate,
     aliases,
     artifacts,
+    ballots,
     chain,
+    convert,
     keys,
     members,
     models,
@@ -24,14 +27,19 @@ from service.cli import (
     versions,
 )
 from service.cli.context import CliState, begin, state
+from service.cli.exits import EXIT_CODES_HELP
+from service.cli.group import GovledgerGroup
 from service.cli.output import command, emit, fields
+from service.cli.session import app as sessions_app
 from service.cli.session import login, logout
 
 app = typer.Typer(
+    cls=GovledgerGroup,
     help="Governance ledger for federated, accelerated ML models.",
     epilog="Signing keys: --as NAME (a keystore from `govledger keys`; its password from "
     "GOVLEDGER_KEY_PASSWORD or a prompt), --dev-account N (local chain), or "
-    "GOVLEDGER_PRIVATE_KEY. Global options come before the command.",
+    "GOVLEDGER_PRIVATE_KEY. Global options (--json, --as, --dev-account, --url) go before or "
+    "after the command.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
 )
 
@@ -111,6 +119,8 @@ for func, name in (
     (members.resign, "resign"),
     (accelerate.accelerate, "accelerate"),
     (accelerate.predict, "predict"),
+    (ballots.ballots, "ballots"),
+    (convert.convert, "convert"),
 ):
     command(app, name)(func)
 
@@ -125,6 +135,7 @@ for sub, name in (
     (members.consortium_app, "consortium"),
     (members.membership_app, "membership"),
     (artifacts.app, "artifacts"),
+    (sessions_app, "sessions"),
     (chain.app, "chain"),
     (store.app, "store"),
     (rounds.app, "rounds"),

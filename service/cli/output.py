@@ -1,7 +1,8 @@
 """What the command prints: tables or JSON on stdout, errors and progress on stderr.
 
 Expected failures (the service's problem details, unreachable service, bad keys, missing files)
-print one red line and exit 1; only bugs show a traceback.
+print one red line (with ``--json``: one JSON object) on stderr and exit with the code of their
+kind (:mod:`service.cli.exits`); only bugs show a traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from service.client import ClientFailure, ProgressCallback
+from service.cli.exits import ExitCode, Failure, exit_code_of_ledger_error, exit_code_of_status
+from service.client import (
+    ClientError,
+    ClientFailure,
+    InvalidArgument,
+    ProgressCallback,
+    ServiceUnreachable,
+    VerificationFailed,
+)
 from service.errors import LedgerError
 
 P = ParamSpec("P")
@@ -39,7 +48,12 @@ PIPE_WIDTH = 200
 
 
 class CliError(Exception):
-    """A usage problem the command found itself (bad option combination, unknown key...)."""
+    """A problem the command found itself (bad option combination, unknown key...); ``code``
+    is its kind (bad input unless said otherwise)."""
+
+    def __init__(self, message: str, *, code: ExitCode = ExitCode.BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 EXPECTED_ERRORS = (ClientFailure, LedgerError, CliError, OSError)
@@ -53,10 +67,21 @@ def stderr() -> Console:
     return Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``message`` in red on stderr and exit 1."""
-    stderr().print(Text(f"error: {message}", style="red"))
-    raise typer.Exit(1)
+def fail(failure: Failure | str, *, as_json: bool | None = None) -> NoReturn:
+    """Report ``failure`` on stderr (a red line, or JSON with ``--json``) and exit with its
+    code (a bare message: bad input)."""
+    if isinstance(failure, str):
+        failure = Failure(code=ExitCode.BAD_INPUT, message=failure)
+    if as_json is None:
+        from service.cli.context import state
+
+        as_json = state().json_output
+    if as_json:
+        typer.echo(json.dumps(failure.as_json(), indent=2), err=True)
+    else:
+        # one line, whatever its length: the terminal wraps it, and a pipe gets it whole
+        stderr().print(Text(f"error: {failure.message}", style="red"), soft_wrap=True)
+    raise typer.Exit(int(failure.code))
 
 
 def _message(exc: BaseException) -> str:
@@ -67,15 +92,39 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def failure_of(exc: BaseException) -> Failure:
+    """The kind, message and details of an expected error."""
+    message = _message(exc)
+    if isinstance(exc, ClientError):
+        details: dict[str, Any] = {"status": exc.status}
+        for key in ("type", "contract_error", "errors", "cid"):
+            if exc.problem.get(key) is not None:
+                details[key] = exc.problem[key]
+        return Failure(code=exit_code_of_status(exc.status), message=message, details=details)
+    if isinstance(exc, CliError):
+        return Failure(code=exc.code, message=message)
+    if isinstance(exc, ServiceUnreachable):
+        return Failure(code=ExitCode.UNAVAILABLE, message=message, details={"url": exc.url})
+    if isinstance(exc, VerificationFailed):
+        return Failure(code=ExitCode.VERIFICATION, message=message)
+    if isinstance(exc, InvalidArgument):
+        return Failure(code=ExitCode.BAD_INPUT, message=message)
+    if isinstance(exc, LedgerError):
+        return Failure(code=exit_code_of_ledger_error(exc), message=message)
+    if isinstance(exc, FileNotFoundError):
+        return Failure(code=ExitCode.NOT_FOUND, message=message)
+    return Failure(code=ExitCode.FAILED, message=message)
+
+
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the expected errors of ``func`` into a red message and exit code 1."""
+    """Turn the expected errors of ``func`` into a message and the exit code of their kind."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except EXPECTED_ERRORS as exc:
-            fail(_message(exc))
+            fail(failure_of(exc))
 
     return wrapper
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from service.cli.exits import ExitCode
 from service.cli.output import CliError
 from service.config import PROJECT_ROOT, Settings
 
@@ -70,7 +71,8 @@ class ServiceProcess:
         if probe(url, "/health") is not None:
             raise CliError(
                 f"something already answers on {url}; stop it or choose another port "
-                "(GOVLEDGER_SERVICE_PORT)"
+                "(GOVLEDGER_SERVICE_PORT)",
+                code=ExitCode.FAILED,
             )
         self.dir.mkdir(parents=True, exist_ok=True)
         env = {
@@ -107,7 +109,8 @@ class ServiceProcess:
                 self.pid_file.unlink(missing_ok=True)
                 raise CliError(
                     f"the service exited with code {process.returncode} at start; last lines of "
-                    f"{self.log_file}:\n{_tail(self.log_file)}"
+                    f"{self.log_file}:\n{_tail(self.log_file)}",
+                    code=ExitCode.FAILED,
                 )
             response = probe(url, "/ready")
             if response is not None and response.status_code == 200:
@@ -116,7 +119,8 @@ class ServiceProcess:
                 self.stop()
                 raise CliError(
                     f"the service was not ready within {timeout:.0f}s and was stopped; see "
-                    f"{self.log_file}"
+                    f"{self.log_file}",
+                    code=ExitCode.UNAVAILABLE,
                 )
             time.sleep(0.2)
 

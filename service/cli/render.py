@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from rich.table import Table
 from rich.text import Text
@@ -22,15 +21,45 @@ from service.api.schemas import (
     VotePublic,
 )
 from service.cli.output import fields, table
+from service.timefmt import human_time, utc
 
 ZERO_DIGEST = "0x" + "00" * 32
 _STATE_STYLE = {"approved": "green", "rejected": "red", "proposed": "yellow"}
 
 
 def when(timestamp: int | None) -> str:
-    if timestamp is None:
+    """A block's time, with its zone: ``2026-12-01 20:29:41 UTC``."""
+    return "-" if timestamp is None else utc(timestamp)
+
+
+def until(timestamp: int) -> str:
+    """A deadline with how far it is: ``2026-12-04 20:30 UTC (in 2 days)``."""
+    return human_time(timestamp)
+
+
+def label(v: VersionPublic) -> str:
+    """``digits-mlp@3``: how a version is named (its id where the service gave no number)."""
+    if v.model_name and v.number:
+        return f"{v.model_name}@{v.number}"
+    return f"version {v.version_id}"
+
+
+def numbered(number: int | None, version_id: int | None, model: str | None = None) -> str:
+    """``digits-mlp@3 (id 7)``, ``@3 (id 7)`` without the model's name, ``-`` for none."""
+    if version_id is None:
         return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if number is None:
+        return f"id {version_id}"
+    return f"{model or ''}@{number} (id {version_id})"
+
+
+def period(seconds: int) -> str:
+    """``259200 s (3 days)``."""
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{seconds} s ({count} {unit}{'s' if count != 1 else ''})"
+    return f"{seconds} s"
 
 
 def state(name: str) -> Text:
@@ -77,10 +106,11 @@ def transaction_rows(tx: TransactionPublic | None) -> list[tuple[str, object]]:
 
 def versions(items: Sequence[VersionPublic], *, title: str | None = None) -> Table:
     return table(
-        "id", "model", "kind", "state", "parent", "votes (for/against/abstain)", "needs",
+        "version", "id", "kind", "state", "parent", "votes (for/against/abstain)", "needs",
         "proposer", "cid",
         rows=[
-            (v.version_id, v.model_id, v.kind, state(v.state), v.parent_id,
+            (label(v), v.version_id, v.kind, state(v.state),
+             numbered(v.parent_number, v.parent_id),
              f"{v.ballot.for_votes}/{v.ballot.against_votes}/{v.ballot.abstain_votes}",
              v.ballot.required, v.proposer, v.artifact_cid)
             for v in items
@@ -89,15 +119,27 @@ def versions(items: Sequence[VersionPublic], *, title: str | None = None) -> Tab
     )  # fmt: skip
 
 
+def voting(v: VersionPublic) -> str:
+    """When the vote ends (or ended) and how far that is."""
+    if v.state != "proposed":
+        return f"closed ({v.state}); the window was until {when(v.ballot.deadline)}"
+    return f"open until {until(v.ballot.deadline)}"
+
+
 def version(
-    v: VersionPublic, *, size: int | None = None, tx: TransactionPublic | None = None
+    v: VersionPublic,
+    *,
+    size: int | None = None,
+    tx: TransactionPublic | None = None,
+    extra: Sequence[tuple[str, object]] = (),
 ) -> Table:
     rows: list[tuple[str, object]] = [
-        ("version", v.version_id),
-        ("model", v.model_id),
+        ("version", label(v)),
+        ("id", v.version_id),
+        ("model", f"{v.model_name} (id {v.model_id})" if v.model_name else v.model_id),
         ("kind", v.kind),
         ("state", state(v.state)),
-        ("parent", v.parent_id),
+        ("parent", numbered(v.parent_number, v.parent_id, v.model_name)),
         ("artifact cid", v.artifact_cid),
         ("artifact digest", v.artifact_digest),
         ("metadata digest", digest(v.metadata_digest)),
@@ -105,33 +147,49 @@ def version(
         ("proposed at block", v.proposed_block),
         ("votes", tally(v.ballot)),
         ("required for votes", f"{v.ballot.required} of {v.ballot.eligible} members"),
-        ("voting ends", when(v.ballot.deadline)),
+        ("voting", voting(v)),
+        *extra,
     ]
     if size is not None:
-        rows.insert(7, ("artifact size", f"{size} bytes"))
+        rows.insert(8, ("artifact size", f"{size} bytes"))
     return fields(rows + transaction_rows(tx))
 
 
 def votes(items: Sequence[VotePublic], *, title: str | None = None) -> Table:
     return table(
-        "voter", "choice", "block", "time", "transaction",
+        "voter", "choice", "reason", "block", "time", "transaction",
         rows=[
-            (v.voter, v.support, v.block_number, when(v.timestamp), v.transaction_hash)
+            (v.voter, v.support, v.reason.reason if v.reason else None, v.block_number,
+             when(v.timestamp), v.transaction_hash)
             for v in items
         ],
         title=title,
     )  # fmt: skip
 
 
-def aliases(items: Sequence[AliasPublic], *, title: str | None = None) -> Table:
-    return table("alias", "version", rows=[(a.alias, a.version_id) for a in items], title=title)
+def aliases(
+    items: Sequence[AliasPublic], *, title: str | None = None, model: str | None = None
+) -> Table:
+    return table(
+        "alias", "version",
+        rows=[
+            (a.alias, numbered(a.version_number, a.version_id, model)
+             if a.version_id is not None else "- (cleared)")
+            for a in items
+        ],
+        title=title,
+    )  # fmt: skip
 
 
-def alias_moves(items: Sequence[AliasMovePublic], *, title: str | None = None) -> Table:
+def alias_moves(
+    items: Sequence[AliasMovePublic], *, title: str | None = None, model: str | None = None
+) -> Table:
     return table(
         "block", "time", "version", "previous", "moved by", "transaction",
         rows=[
-            (m.block_number, when(m.timestamp), m.version_id, m.previous_version_id, m.by,
+            (m.block_number, when(m.timestamp),
+             numbered(m.version_number, m.version_id, model),
+             numbered(m.previous_version_number, m.previous_version_id, model), m.by,
              m.transaction_hash)
             for m in items
         ],
@@ -164,7 +222,7 @@ def consortium(c: ConsortiumPublic) -> Table:
             ("members", len(c.members)),
             ("quorum", f"{c.quorum_bps / 100:g}% ({c.quorum_bps} bps)"),
             ("for votes a new ballot needs", c.required_votes),
-            ("voting period", f"{c.voting_period_s} s"),
+            ("voting period", period(c.voting_period_s)),
             *((f"member {i + 1}", m.address) for i, m in enumerate(c.members)),
         ]
     )
@@ -194,6 +252,11 @@ def proposal(p: ProposalPublic, tx: TransactionPublic | None = None) -> Table:
         ("proposer", p.proposer),
         ("votes", tally(p.ballot)),
         ("required for votes", f"{p.ballot.required} of {p.ballot.eligible} members"),
-        ("voting ends", when(p.ballot.deadline)),
+        (
+            "voting",
+            f"open until {until(p.ballot.deadline)}"
+            if p.state == "proposed"
+            else f"closed ({p.state}); the window was until {when(p.ballot.deadline)}",
+        ),
     ]
     return fields(rows + transaction_rows(tx))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import typer
 from rich.table import Table
 
 from service.cli.context import state
+from service.cli.exits import ExitCode
 from service.cli.output import emit, fields
 from service.cli.processes import ServiceProcess, probe
 from service.config import Settings
@@ -111,7 +113,8 @@ def down() -> None:
 
 
 def status() -> None:
-    """Show what runs where: chain, deployment, service (ready or not), store."""
+    """Show what runs where: chain, deployment, service (ready or not), store; exit 6 if the
+    service is not ready (not running, or its chain or store unreachable)."""
     from service.chain.deploy import Deployment
     from service.chain.setup import local_chain
     from service.errors import LedgerError
@@ -147,6 +150,8 @@ def status() -> None:
         "readiness": ready,
     }
     emit(report, lambda: _status_table(report), as_json=s.json_output)
+    if not report["service"]["ready"]:  # a script can test `govledger status` alone
+        raise typer.Exit(int(ExitCode.UNAVAILABLE))
 
 
 def _status_table(r: dict[str, Any]) -> Table:

@@ -11,7 +11,6 @@ records nothing) and is retried; nothing acknowledged is lost.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from service.cli.context import state
 from service.cli.output import CliError, command, emit, fields, table
+from service.timefmt import utc
 
 app = typer.Typer(help="The content store: garbage collection.", no_args_is_help=True)
 
@@ -53,6 +53,7 @@ def gc(
     past) are unpinned once pinned longer than the grace period, then the store removes every
     unpinned block. What the chain references is never removed."""
     from service.bookkeeping import Bookkeeping
+    from service.bookkeeping.reasons import VoteReasons
     from service.domain.artifacts import ArtifactIndex
     from service.domain.build_jobs import JobStore
     from service.domain.builds import retained_roots
@@ -68,11 +69,16 @@ def gc(
         index = ArtifactIndex(backends.ledger)
         linked = LinkedContent(lambda: backends.store, index.referenced_digests)
         jobs = JobStore(settings.builds_file)
+        book = Bookkeeping(settings.bookkeeping_file)
         collector = StoreCollector(
             backends,
-            Bookkeeping(settings.bookkeeping_file),
+            book,
             referenced=index.referenced_digests,
-            keep=lambda: [*linked(), *retained_roots(jobs, settings.gc_grace_s)],
+            keep=lambda: [
+                *linked(),
+                *retained_roots(jobs, settings.gc_grace_s),
+                *VoteReasons(book).cids(),  # the documents votes' reasons are in
+            ],
         )
         result = collector.collect(grace_s=grace_s, dry_run=dry_run)
     finally:
@@ -115,4 +121,4 @@ def gc(
 
 
 def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return utc(timestamp)

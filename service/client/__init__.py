@@ -31,6 +31,7 @@ from service.client.errors import (
     ServiceUnreachable,
     VerificationFailed,
 )
+from service.client.registry import RegistryCalls
 from service.client.rounds import RoundCalls
 
 __all__ = [
@@ -48,5 +49,5 @@ __all__ = [
 ]
 
 
-class GovLedgerClient(RoundCalls, BuildCalls):
+class GovLedgerClient(RegistryCalls, RoundCalls, BuildCalls):
     """Typed access to every endpoint of the service; see the module docstring."""

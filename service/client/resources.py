@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,40 @@ from service.client.base import (
     _seg,
     _support,
 )
-from service.client.errors import InvalidArgument, VerificationFailed
+from service.client.errors import ClientError, InvalidArgument, VerificationFailed
 from service.client.transfer import TransferCalls, _as_file, _read
-from service.errors import LedgerError
+from service.errors import InvalidArtifact, LedgerError
 from service.store.chunker import iter_chunks
+from service.store.cid import CID
 from service.store.unixfs import compute_cid
+
+
+def _checked_cid(path: Path, artifact_format: str, chunks: Iterator[bytes]) -> CID:
+    """The CID of ``chunks`` (the file at ``path``), which must be a well-formed
+    ``artifact_format`` file: else InvalidArgument says what the file is and what to do."""
+    from service.ml.formats import artifact_validator
+    from service.ml.sniff import identify, not_an_artifact
+
+    try:
+        validator = artifact_validator(artifact_format)
+
+        def validated() -> Iterator[bytes]:
+            for chunk in chunks:
+                validator.feed(chunk)
+                yield chunk
+
+        cid, _ = compute_cid(iter_chunks(validated()))
+        validator.finish()
+    except InvalidArtifact as exc:
+        with path.open("rb") as f:
+            head = f.read(64)
+        found = identify(head, _read(path, "checking", path.stat().st_size, None))
+        if found.format == artifact_format:
+            message = f"{path.name} is not a well-formed {artifact_format} file: {exc}"
+        else:
+            message = not_an_artifact(path.name, found, declared=artifact_format)
+        raise InvalidArgument(f"{message}; nothing was uploaded") from None
+    return cid
 
 
 class ResourceCalls(TransferCalls):
@@ -61,6 +91,12 @@ class ResourceCalls(TransferCalls):
         restricted: bool = False,
     ) -> ModelWritten:
         """Register a model; the signer (a member) becomes its owner."""
+        from service.chain.types import validate_model_name
+
+        try:
+            validate_model_name(name)
+        except LedgerError as exc:
+            raise InvalidArgument(str(exc)) from None
         args = {"name": name, "metadataDigest": metadata_digest, "restricted": restricted}
         body = {"name": name, "metadata_digest": metadata_digest, "restricted": restricted}
         return self._signed(ModelWritten, "POST", "/v1/models", signer, "RegisterModel", args, body)
@@ -160,15 +196,26 @@ class ResourceCalls(TransferCalls):
         parent_id: int = 0,
         metadata_digest: str = ZERO_DIGEST,
         progress: ProgressCallback | None = None,
+        allow_duplicate: bool = False,
     ) -> VersionWritten:
-        """Compute the artifact's CID locally, sign ProposeVersion over its digest, then stream
-        the file to the service, which stores it and proposes it in one call."""
+        """Check the artifact's format and compute its CID locally (one pass; a file that is
+        not ``artifact_format`` is refused here, before anything is sent), sign ProposeVersion
+        over its digest, then stream the file to the service, which stores it and proposes it
+        in one call. Bytes that are already a version of the model are refused (409
+        duplicate-artifact) unless ``allow_duplicate``."""
         if kind not in KIND_BY_NAME:
             raise InvalidArgument(f"kind must be one of {', '.join(KIND_BY_NAME)}, not {kind!r}")
+        if kind != "base" and not parent_id:
+            raise InvalidArgument(
+                f"an {kind} version needs a parent: give parent_id, the Approved version of the "
+                "same model it derives from"
+            )
         with _as_file(artifact) as path:
             size = path.stat().st_size
-            cid, _ = compute_cid(iter_chunks(_read(path, "hashing", size, progress)))
+            cid = _checked_cid(path, artifact_format, _read(path, "hashing", size, progress))
             digest = "0x" + cid.digest.hex()
+            if not allow_duplicate:
+                self._refuse_duplicate(model_id, digest)
             fields = self.act(
                 signer,
                 "ProposeVersion",
@@ -186,6 +233,7 @@ class ResourceCalls(TransferCalls):
                 "kind": kind,
                 "parent_id": parent_id,
                 "metadata_digest": metadata_digest,
+                **({"allow_duplicate": "true"} if allow_duplicate else {}),
                 **fields,
             }
             response = self._request(
@@ -202,6 +250,32 @@ class ResourceCalls(TransferCalls):
                 f"whose digest is {digest}"
             )
         return written
+
+    def _refuse_duplicate(self, model_id: int, digest: str) -> None:
+        """The service's duplicate-artifact refusal, before the upload rather than after: a
+        version of the model with these bytes is a 409 (the service checks again)."""
+        from service.domain.prechecks import duplicate_message
+
+        offset = 0
+        while True:
+            page = self.list_versions(model_id, offset=offset, limit=500)
+            for v in page.items:
+                if v.artifact_digest.lower() == digest:
+                    detail = duplicate_message(
+                        v.model_name or str(model_id), v.number or 0, v.version_id, v.state
+                    )
+                    raise ClientError(
+                        409,
+                        {
+                            "type": "/problems/duplicate-artifact",
+                            "title": "Conflict",
+                            "status": 409,
+                            "detail": f"{detail}; nothing was uploaded",
+                        },
+                    )
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
 
     def list_versions(
         self,
@@ -226,6 +300,15 @@ class ResourceCalls(TransferCalls):
 
     def get_version(self, version_id: int) -> VersionPublic:
         return _load(VersionPublic, self._get(f"/v1/versions/{version_id}"))
+
+    def get_version_by_number(self, model_id: int, number: int) -> VersionPublic:
+        """The model's ``number``th version (1 is its first)."""
+        return _load(VersionPublic, self._get(f"/v1/models/{model_id}/versions/{number}"))
+
+    def resolve_version(self, ref: str | int) -> VersionPublic:
+        """The version a reference names: ``digits-mlp@3`` (the model's third version),
+        ``digits-mlp:production`` (the alias's version now) or a version id."""
+        return _load(VersionPublic, self._get(f"/v1/versions/by-ref/{_seg(str(ref))}"))
 
     def finalize_version(self, version_id: int) -> VersionUpdated:
         """Record that the version's window ended without approval (needs no signature)."""

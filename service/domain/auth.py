@@ -22,20 +22,33 @@ import re
 import secrets
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from siwe import SiweMessage
-from siwe.siwe import (
-    DomainMismatch,
-    ExpiredMessage,
-    InvalidSignature,
-    MalformedSession,
-    NonceMismatch,
-    NotYetValidMessage,
-    VerificationError,
-)
+from abnf import GrammarWarning
 from web3 import Web3
+
+# siwe's EIP-4361 grammar imports the RFC 5234 core rules (ALPHA, DIGIT, HEXDIG, LF) into a
+# grammar that already has them, and abnf warns once per rule as the grammar is built, which is
+# on import. The rules are the same ones, so the warning says nothing to act on: silence exactly
+# these four, only while siwe is imported (a later redefinition elsewhere still warns).
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore",
+        message=r"rule '(ALPHA|DIGIT|HEXDIG|LF)' redefines '(ALPHA|DIGIT|HEXDIG|LF)'",
+        category=GrammarWarning,
+    )
+    from siwe import SiweMessage
+    from siwe.siwe import (
+        DomainMismatch,
+        ExpiredMessage,
+        InvalidSignature,
+        MalformedSession,
+        NonceMismatch,
+        NotYetValidMessage,
+        VerificationError,
+    )
 
 from service.errors import InvalidInput, Unauthenticated
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,6 +19,7 @@ from service.chain.types import (
     alias_from_bytes32,
     validate_model_name,
 )
+from service.domain.refs import VersionRef
 from service.errors import InvalidInput, NotFound
 
 T = TypeVar("T")
@@ -52,10 +54,72 @@ def list_models(
 
 
 def model_by_name(ledger: Ledger, name: str) -> ModelRecord:
-    model_id = ledger.model_id_by_name(validate_model_name(name))
+    """The model named ``name``; NotFound suggests the names closest to it."""
+    try:
+        validate_model_name(name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc}{_did_you_mean(ledger, name)}") from None
+    model_id = ledger.model_id_by_name(name)
     if model_id is None:
-        raise NotFound(f"no model is named {name!r}; list the models to find its name")
+        raise NotFound(
+            f"no model is named {name!r}{_did_you_mean(ledger, name)}; "
+            "`govledger models list` shows every model"
+        )
     return ledger.model(model_id)
+
+
+def model_by_reference(ledger: Ledger, model: str) -> ModelRecord:
+    """A model given by id (digits) or by name."""
+    if model.isdigit():
+        return ledger.model(int(model))
+    return model_by_name(ledger, model)
+
+
+def _did_you_mean(ledger: Ledger, name: str) -> str:
+    names = [ledger.model(m).name for m in range(1, ledger.model_count() + 1)]
+    close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def version_numbers(ledger: Ledger, model_id: int) -> dict[int, int]:
+    """Each of the model's version ids with its number within the model (1, 2, 3 ... in
+    proposal order), from the chain's VersionProposed events."""
+    return {v: n for n, v in enumerate(ledger.version_ids_of(model_id), start=1)}
+
+
+def version_number(ledger: Ledger, version: VersionRecord) -> int:
+    return version_numbers(ledger, version.model_id)[version.version_id]
+
+
+def version_by_number(ledger: Ledger, model: ModelRecord, number: int) -> VersionRecord:
+    ids = ledger.version_ids_of(model.model_id)
+    if not 1 <= number <= len(ids):
+        has = f"versions 1 to {len(ids)}" if ids else "no versions yet"
+        raise NotFound(
+            f"model {model.name!r} has no version {number} ({model.name}@{number}); it has "
+            f"{has}: `govledger versions list {model.name}` shows them"
+        )
+    return ledger.version(ids[number - 1])
+
+
+def resolve_version(ledger: Ledger, ref: VersionRef) -> VersionRecord:
+    """The version a reference names (see service/domain/refs.py)."""
+    if ref.version_id is not None:
+        return ledger.version(ref.version_id)
+    assert ref.model is not None
+    model = model_by_reference(ledger, ref.model)
+    if ref.number is not None:
+        return version_by_number(ledger, model, ref.number)
+    assert ref.alias is not None
+    version_id = alias_value(ledger, model.model_id, ref.alias, None)
+    if version_id is None:
+        raise NotFound(
+            f"{model.name}:{ref.alias} names no version: the alias was cleared; "
+            f"`govledger alias history {model.name} {ref.alias}` shows its moves"
+        )
+    return ledger.version(version_id)
 
 
 def list_versions(
@@ -97,12 +161,25 @@ def aliases_of(ledger: Ledger, model_id: int) -> dict[str, int | None]:
 
 
 def alias_value(ledger: Ledger, model_id: int, alias: str, block: int | None) -> int | None:
-    ledger.model(model_id)
+    """The version the alias points at (now, or once ``block`` was mined); None if it was
+    cleared (or not set yet at that block). An alias the model never had is NotFound."""
+    model = ledger.model(model_id)
+    if block is not None:
+        latest = ledger.block_number()
+        if block > latest:
+            raise InvalidInput(f"block {block} is not mined yet; the latest block is {latest}")
+    version_id = ledger.alias_of(model_id, alias)
+    if version_id is None and not ledger.alias_history(model_id, alias):
+        known = sorted(aliases_of(ledger, model_id))
+        close = difflib.get_close_matches(alias, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        has = f"its aliases are {', '.join(known)}" if known else "it has no aliases yet"
+        raise NotFound(
+            f"model {model.name!r} has no alias named {alias!r}{hint}; {has}: `govledger "
+            f"alias set {model.name} {alias} VERSION` creates it"
+        )
     if block is None:
-        return ledger.alias_of(model_id, alias)
-    latest = ledger.block_number()
-    if block > latest:
-        raise InvalidInput(f"block {block} is not mined yet; the latest block is {latest}")
+        return version_id
     return ledger.alias_at(model_id, alias, block)
 
 

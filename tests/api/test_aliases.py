@@ -19,12 +19,10 @@ def test_move_read_history_and_list(api: Api) -> None:
     base = f"/v1/models/{model_id}/aliases"
     before = api.block_number()
 
-    assert api.ok(f"{base}/production") == {
-        "model_id": model_id,
-        "alias": "production",
-        "version_id": None,
-        "at_block": None,
-    }
+    # an alias the model never had is not found (not an empty value, as a cleared one is)
+    assert_problem(
+        api.get(f"{base}/production"), 404, "/problems/not-found", "no alias named 'production'"
+    )
 
     r = api.move_alias(model_id, "production", v1)
     assert r.status_code == 200, r.text
@@ -35,7 +33,13 @@ def test_move_read_history_and_list(api: Api) -> None:
     b2 = r.json()["transaction"]["block_number"]
     assert b2 > b1 > before
 
-    assert api.ok(f"{base}/production")["version_id"] == v2
+    assert api.ok(f"{base}/production") == {
+        "model_id": model_id,
+        "alias": "production",
+        "version_id": v2,
+        "version_number": 2,
+        "at_block": None,
+    }
     assert api.ok(f"{base}/production", params={"block": before})["version_id"] is None
     at_b1 = api.ok(f"{base}/production", params={"block": b1})
     assert (at_b1["version_id"], at_b1["at_block"]) == (v1, b1)

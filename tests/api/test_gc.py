@@ -143,7 +143,7 @@ def test_store_gc_command_lists_then_collects(api: Api, tmp_path: Path) -> None:
     assert old not in api.pins() and young in api.pins()
 
     bad = cli("store", "gc", "--grace", "soon", **env)
-    assert bad.exit_code == 1 and "--grace takes seconds" in bad.stderr
+    assert bad.exit_code == 2 and "--grace takes seconds" in bad.stderr  # bad input
 
 
 @pytest.fixture

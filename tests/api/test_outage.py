@@ -45,6 +45,7 @@ def test_chain_down_is_503_and_recovers(private_stack: Stack) -> None:
         version = api.propose(model_id, data)
         version_id = version["version_id"]
         api.approve(version_id)
+        assert api.move_alias(model_id, "production", version_id).status_code == 200
         token = api.login(READER)
         name = unique_name()
         register = {

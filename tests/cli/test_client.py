@@ -217,7 +217,7 @@ def test_errors_carry_the_problem_detail(
         "name": "RegistryUnexpectedState",
         "arguments": {"versionId": written.version.version_id, "current": 1, "expected": 0},
     }
-    assert "is Approved; this needs it Proposed" in str(final.value)
+    assert f"voting on version {written.version.version_id} is closed: approved" in str(final.value)
 
     with pytest.raises(InvalidArgument):
         client.cast_vote(accounts[2], written.version.version_id, "maybe")

@@ -136,7 +136,7 @@ def test_rights_members_and_membership_commands(
     assert ok(cli("membership", "list")).count(newcomer) >= 1
     assert "proposed" in row_of(ok(cli("membership", "show", pid)), "state")
     early = cli("membership", "finalize", pid)
-    assert early.exit_code == 1 and "error:" in early.stderr
+    assert early.exit_code == 4 and "is open until" in early.stderr  # refused by the chain
     ok(cli("--dev-account", "2", "membership", "vote", pid, "for"))
     try:
         decided = ok(cli("--dev-account", "3", "membership", "vote", pid, "for"))
@@ -161,7 +161,7 @@ def test_login_logout_and_restricted_download(
     dest = tmp_path / "restricted.safetensors"
 
     anonymous = cli("artifacts", "download", "--version", version, "-o", str(dest))
-    assert anonymous.exit_code == 1
+    assert anonymous.exit_code == 5  # a session is needed
     assert (
         "restricted model" in anonymous.stderr and "govledger --as NAME login" in anonymous.stderr
     )
@@ -170,15 +170,16 @@ def test_login_logout_and_restricted_download(
     login = ok(cli("--dev-account", "1", "login"))
     assert accounts[1].address in row_of(login, "signed in")
     cache = json.loads((cli.home / "session.json").read_text())
-    assert list(cache) == [f"{cli.url} {accounts[1].address}"]
+    assert list(cache["sessions"]) == [f"{cli.url} {accounts[1].address}"]
+    assert cache["active"] == {cli.url: accounts[1].address}
     ok(cli("artifacts", "download", "--version", version, "-o", str(dest)))  # the cached session
     assert dest.read_bytes() == weights.read_bytes()
 
     out = ok(cli("logout"))
     assert f"signed out {accounts[1].address}" in out
-    assert json.loads((cli.home / "session.json").read_text()) == {}
+    assert json.loads((cli.home / "session.json").read_text()) == {"sessions": {}, "active": {}}
     again = cli("logout")
-    assert again.exit_code == 1 and "no session to end" in again.stderr
+    assert again.exit_code == 3 and "no session to end" in again.stderr
 
     # with a key and no session, the download signs in by itself
     auto = cli("--dev-account", "1", "artifacts", "download", "--version", version, "-o", str(dest))
@@ -196,7 +197,7 @@ def test_model_transfer_and_accept(cli: Cli, accounts: list[LocalAccount]) -> No
     assert (shown["owner"], shown["pending_owner"]) == (owner, heir)
 
     refused = cli("--dev-account", "3", "models", "accept", name)
-    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.exit_code == 4 and refused.stdout == ""
     said = " ".join(refused.stderr.split())  # the console wraps long lines
     assert f"RegistryNotPendingOwner(modelId={shown['model_id']}, account={other}" in said
     assert f"the owner must first transfer the model to {other}" in said
@@ -215,13 +216,13 @@ def test_metadata_is_signed_and_restricted_metadata_needs_a_session(
     name = unique("secret-meta")
     # storing the document is signed by the acting account, which must be a member
     outsider = cli("--dev-account", "5", "models", "register", name, "--metadata", str(meta))
-    assert outsider.exit_code == 1
+    assert outsider.exit_code == 4
     assert f"{accounts[5].address} is not a member" in outsider.stderr
     ok(cli("--dev-account", "1", "models", "register", name, "--restricted", "--metadata",
            str(meta)))  # fmt: skip
 
     anonymous = cli("models", "metadata", name)
-    assert anonymous.exit_code == 1
+    assert anonymous.exit_code == 5
     assert "restricted model" in anonymous.stderr and "login" in anonymous.stderr
     signed_in = cli("--dev-account", "1", "models", "metadata", name)
     assert signed_in.exit_code == 0, signed_in.output
@@ -253,41 +254,48 @@ def test_downloading_a_torch_export_archive_warns_that_loading_it_unpickles(
     assert "torch.export.load unpickles" in as_json["warning"]
 
 
-def test_errors_print_one_red_line_and_exit_1(cli: Cli, weights: Path) -> None:
+def test_errors_print_one_red_line_and_exit_with_the_code_of_their_kind(
+    cli: Cli, weights: Path
+) -> None:
     missing = cli("models", "show", unique("nobody"))
-    assert missing.exit_code == 1
-    assert missing.stderr.startswith("error: no model is named") or "error:" in missing.stderr
+    assert missing.exit_code == 3  # not found
+    assert missing.stderr.startswith("error: no model is named")
     assert missing.stdout == ""
 
     name = unique("err")
     ok(cli("--dev-account", "1", "models", "register", name))
     duplicate = cli("--dev-account", "2", "models", "register", name)
-    assert duplicate.exit_code == 1
+    assert duplicate.exit_code == 4  # refused by the chain
     assert f"RegistryDuplicateName(name={name}" in duplicate.stderr
     assert f"the name '{name}' is taken" in duplicate.stderr
 
     bad_alias = cli("--dev-account", "1", "alias", "set", name, "Bad!", "1")
-    assert bad_alias.exit_code == 1 and "alias 'Bad!' is invalid" in bad_alias.stderr
+    assert bad_alias.exit_code == 2 and "alias 'Bad!' is invalid" in bad_alias.stderr
     no_file = cli("--dev-account", "1", "versions", "propose", name, "missing.safetensors")
-    assert no_file.exit_code == 1 and "no artifact file at missing.safetensors" in no_file.stderr
-    no_format = cli("--dev-account", "1", "versions", "propose", name, str(weights.with_suffix("")))
-    assert no_format.exit_code == 1 and "give --format" in no_format.stderr
+    assert no_file.exit_code == 3 and "no artifact file at missing.safetensors" in no_file.stderr
     no_vote = cli("--dev-account", "2", "vote", "999999", "for")
-    assert no_vote.exit_code == 1 and "999999" in no_vote.stderr
+    assert no_vote.exit_code == 3 and "999999" in no_vote.stderr
     not_member = cli("--dev-account", "6", "models", "register", unique("outsider"))
-    assert not_member.exit_code == 1 and "error:" in not_member.stderr
+    assert not_member.exit_code == 4 and "error:" in not_member.stderr
     neither = cli("artifacts", "download", "-o", "x")
-    assert neither.exit_code == 1 and "give either a CID or --version ID" in neither.stderr
+    assert neither.exit_code == 2 and "give either a CID or --version ID" in neither.stderr
     bad_cid = cli("artifacts", "download", "not-a-cid", "-o", "x")
-    assert bad_cid.exit_code == 1 and "error:" in bad_cid.stderr
+    assert bad_cid.exit_code == 2 and "error:" in bad_cid.stderr
 
     url = f"http://127.0.0.1:{free_port()}"
     down = cli("--url", url, "models", "list")
-    assert down.exit_code == 1
+    assert down.exit_code == 6  # unavailable
     assert f"service not reachable at {url}; start it with `govledger up`" in down.stderr
 
     usage = cli("vote", "1", "maybe")  # a usage error: click's convention, exit 2
     assert usage.exit_code == 2 and "maybe" in usage.output
+
+    # a file without a suffix is told by its bytes: this one is safetensors
+    no_suffix = weights.with_suffix("")
+    no_suffix.write_bytes(weights.read_bytes())
+    told = cli("--dev-account", "1", "--json", "versions", "propose", name, str(no_suffix))
+    assert told.exit_code == 0, told.output
+    assert json.loads(told.stdout)["version"]["number"] == 1
 
 
 def test_info_command(cli: Cli) -> None:

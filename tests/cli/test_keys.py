@@ -32,7 +32,7 @@ def test_new_key_is_a_standard_encrypted_keystore(cli: Cli) -> None:
     assert one.exit_code == 0 and shown["address"] in one.stdout and str(path) in one.stdout
 
     again = cli("keys", "new", "alice", GOVLEDGER_KEY_PASSWORD=PASSWORD)
-    assert again.exit_code == 1 and "a key named 'alice' exists already" in again.stderr
+    assert again.exit_code == 2 and "a key named 'alice' exists already" in again.stderr
 
 
 def test_password_from_a_hidden_prompt(cli: Cli) -> None:
@@ -66,7 +66,7 @@ def test_imported_key_signs_and_a_wrong_password_is_refused(
     assert client.get_model_by_name(name).owner == founder.address
 
     wrong = cli("--as", "founder", "models", "register", unique("no"), GOVLEDGER_KEY_PASSWORD="x")
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 5  # the key
     assert "cannot decrypt" in wrong.stderr and "wrong password" in wrong.stderr
 
     prompted = cli("--as", "founder", "models", "register", unique("p"), input=f"{PASSWORD}\n")
@@ -82,14 +82,14 @@ def test_key_from_the_environment(cli: Cli, accounts: list[LocalAccount]) -> Non
 
 def test_key_errors(cli: Cli) -> None:
     missing = cli("--as", "nobody", "models", "register", unique("x"))
-    assert missing.exit_code == 1 and "no key named 'nobody'" in missing.stderr
+    assert missing.exit_code == 3 and "no key named 'nobody'" in missing.stderr
     bad_name = cli("keys", "new", "../escape", GOVLEDGER_KEY_PASSWORD=PASSWORD)
-    assert bad_name.exit_code == 1 and "key name '../escape' is invalid" in bad_name.stderr
+    assert bad_name.exit_code == 2 and "key name '../escape' is invalid" in bad_name.stderr
     bad_key = cli("keys", "import", "k", GOVLEDGER_PRIVATE_KEY="0x1234", GOVLEDGER_KEY_PASSWORD="p")
-    assert bad_key.exit_code == 1 and "not a 32-byte hex string" in bad_key.stderr
+    assert bad_key.exit_code == 5 and "not a 32-byte hex string" in bad_key.stderr
     empty = cli("keys", "new", "k", GOVLEDGER_KEY_PASSWORD="")
-    assert empty.exit_code == 1 and "empty password" in empty.stderr
+    assert empty.exit_code == 2 and "empty password" in empty.stderr
     no_key = cli("models", "register", unique("x"))
-    assert no_key.exit_code == 1 and "this command signs: choose a key" in no_key.stderr
+    assert no_key.exit_code == 5 and "this command signs: choose a key" in no_key.stderr
     both = cli("--as", "a", "--dev-account", "1", "models", "register", unique("x"))
-    assert both.exit_code == 1 and "either --dev-account or --as" in both.stderr
+    assert both.exit_code == 2 and "either --dev-account or --as" in both.stderr

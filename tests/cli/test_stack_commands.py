@@ -135,11 +135,13 @@ def test_up_status_down_up_keeps_deployment_and_data(govledger: Govledger, tmp_p
     assert f"service: stopped (pid {service['pid']})" in stopped.stdout
     assert f"anvil:   stopped (pid {chain['pid']})" in stopped.stdout
     assert not _alive(int(service["pid"])) and not _alive(int(chain["pid"]))
-    after = govledger.json("status")
+    stopped_status = govledger("--json", "status")
+    assert stopped_status.returncode == 6  # unavailable: a script can test `status` alone
+    after = json.loads(stopped_status.stdout)
     assert after["service"]["running"] is False and after["chain"]["running"] is False
     assert "was not running" in govledger("down").stdout
     unreachable = cli("models", "show", "kept")
-    assert unreachable.exit_code == 1 and "start it with `govledger up`" in unreachable.stderr
+    assert unreachable.exit_code == 6 and "start it with `govledger up`" in unreachable.stderr
 
     restarted = govledger.json("up")
     assert restarted["service"]["status"] == "started"

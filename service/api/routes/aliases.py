@@ -17,6 +17,7 @@ from service.api.schemas import (
     TransactionPublic,
     event_ref,
 )
+from service.chain.ledger import Ledger
 from service.chain.types import alias_to_bytes32
 from service.domain import catalog
 from service.domain.actions import relay
@@ -43,19 +44,35 @@ def move_alias(
         {"modelId": model_id, "aliasName": alias_to_bytes32(alias), "versionId": body.version_id},
         body,
     )
+    version_id = ledger.alias_of(model_id, alias)
     return AliasWritten(
         alias=AliasPublic(
-            model_id=model_id, alias=alias, version_id=ledger.alias_of(model_id, alias)
+            model_id=model_id,
+            alias=alias,
+            version_id=version_id,
+            version_number=_number(ledger, model_id, version_id),
         ),
         transaction=TransactionPublic.of(receipt),
     )
 
 
+def _number(ledger: Ledger, model_id: int, version_id: int | None) -> int | None:
+    if version_id is None:
+        return None
+    return catalog.version_numbers(ledger, model_id).get(version_id)
+
+
 @router.get("/models/{model_id}/aliases", response_model=list[AliasPublic])
 def list_aliases(model_id: ModelId, ledger: LedgerDep) -> list[AliasPublic]:
     """Every alias the model has had, with its current version."""
+    numbers = catalog.version_numbers(ledger, model_id)
     return [
-        AliasPublic(model_id=model_id, alias=name, version_id=version_id)
+        AliasPublic(
+            model_id=model_id,
+            alias=name,
+            version_id=version_id,
+            version_number=numbers.get(version_id) if version_id else None,
+        )
         for name, version_id in catalog.aliases_of(ledger, model_id).items()
     ]
 
@@ -69,21 +86,31 @@ def get_alias(
         int | None, Query(ge=0, description="the value once this block was mined")
     ] = None,
 ) -> AliasPublic:
-    """The alias's version now, or at a past block (answered from events alone)."""
+    """The alias's version now, or at a past block (404 for an alias the model never had)."""
     version_id = catalog.alias_value(ledger, model_id, alias, block)
-    return AliasPublic(model_id=model_id, alias=alias, version_id=version_id, at_block=block)
+    return AliasPublic(
+        model_id=model_id,
+        alias=alias,
+        version_id=version_id,
+        version_number=_number(ledger, model_id, version_id),
+        at_block=block,
+    )
 
 
 @router.get("/models/{model_id}/aliases/{alias}/history", response_model=list[AliasMovePublic])
 def alias_history(model_id: ModelId, alias: AliasName, ledger: LedgerDep) -> list[AliasMovePublic]:
     """Every move of the alias with block, time and who moved it."""
+    moves = catalog.alias_history(ledger, model_id, alias)
+    numbers = catalog.version_numbers(ledger, model_id) if moves else {}
     return [
         AliasMovePublic(
             alias=alias,
             version_id=int(e.args["versionId"]) or None,
             previous_version_id=int(e.args["previousVersionId"]) or None,
+            version_number=numbers.get(int(e.args["versionId"])),
+            previous_version_number=numbers.get(int(e.args["previousVersionId"])),
             by=str(e.args["by"]),
             **event_ref(e),
         )
-        for e in catalog.alias_history(ledger, model_id, alias)
+        for e in moves
     ]

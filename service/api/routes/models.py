@@ -81,7 +81,15 @@ def list_models(
 
 @router.get("/models/by-name/{name}", response_model=ModelPublic)
 def get_model_by_name(
-    name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")],
+    name: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="the model's name (a name that breaks the naming rule is answered "
+            "with the rule, and the closest names)",
+        ),
+    ],
     ledger: LedgerDep,
 ) -> ModelPublic:
     """One model by its unique name."""

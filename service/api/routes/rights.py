@@ -18,7 +18,7 @@ from service.api.schemas import (
     rights_mask,
     rights_names,
 )
-from service.domain import catalog
+from service.domain import catalog, prechecks
 from service.domain.actions import relay
 
 router = APIRouter(prefix="/v1", tags=["rights"], responses=PROBLEM_RESPONSES)
@@ -46,11 +46,18 @@ def _change(
     relayer: RelayerDep,
 ) -> RightsWritten:
     account = to_checksum_address(account)
+    mask = rights_mask(body.rights)
+    prechecks.refuse_no_op_rights_change(
+        ledger,
+        grant=name == "GrantRights",
+        model_id=model_id,
+        account=account,
+        rights=mask,
+        actor=body.actor,
+        nonce=body.nonce,
+    )
     receipt = relay(
-        relayer,
-        name,
-        {"modelId": model_id, "account": account, "rights": int(rights_mask(body.rights))},
-        body,
+        relayer, name, {"modelId": model_id, "account": account, "rights": int(mask)}, body
     )
     return RightsWritten(
         rights=_public(catalog.rights_view(ledger, model_id, account)),

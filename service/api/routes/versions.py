@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.caching import OPEN_CACHING, RESTRICTED_CACHING
-from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep
+from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep, VoteReasonsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
 from service.api.schemas import (
@@ -38,11 +38,11 @@ from service.api.schemas import (
     state_name,
     support_name,
 )
-from service.chain.types import Support, as_digest
-from service.domain import catalog, uploads
+from service.chain.types import Support, VersionRecord, as_digest
+from service.domain import catalog, prechecks, uploads
 from service.domain.actions import finalize, relay
 from service.domain.artifacts import ArtifactService, OpenedContent
-from service.store.cid import parse_cid
+from service.store.cid import CID, parse_cid
 
 router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
 
@@ -55,10 +55,29 @@ class _UploadFields:
 
 
 def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
+    return public_version(artifacts, artifacts.backends.ledger.version(version_id))
+
+
+def public_version(
+    artifacts: ArtifactService,
+    v: VersionRecord,
+    *,
+    numbers: dict[int, int] | None = None,
+    model_name: str | None = None,
+    cid: CID | None = None,
+) -> VersionPublic:
+    """``v`` as the API shows it: with its CID if the store holds it, its number within its
+    model and the model's name (``numbers`` and ``model_name`` if the caller has them)."""
     ledger = artifacts.backends.ledger
-    v = ledger.version(version_id)
-    cid = artifacts.cid_of(v.artifact_digest)
-    return VersionPublic.of(v, str(cid) if cid else None)
+    cid = cid or artifacts.cid_of(v.artifact_digest)
+    if numbers is None:
+        numbers = catalog.version_numbers(ledger, v.model_id)
+    return VersionPublic.of(
+        v,
+        str(cid) if cid else None,
+        numbers=numbers,
+        model_name=model_name or ledger.model(v.model_id).name,
+    )
 
 
 @router.post(
@@ -106,6 +125,13 @@ async def propose_version(
     kind: Annotated[KindName, Query()] = "base",
     parent_id: Annotated[int, Query(ge=0, le=2**40)] = 0,
     metadata_digest: Annotated[Digest, Query()] = ZERO_DIGEST_HEX,
+    allow_duplicate: Annotated[
+        bool,
+        Query(
+            description="propose bytes that are already a version of this model (refused "
+            "with 409 duplicate-artifact otherwise, before the body is read)"
+        ),
+    ] = False,
 ) -> VersionWritten:
     """Upload an artifact (streamed) and propose it as a version in one call (ProposeVersion)."""
     length = request.headers.get("content-length")
@@ -121,8 +147,17 @@ async def propose_version(
                 yield chunk
 
     cid = parse_cid(artifact_cid)
-    result = await anyio.to_thread.run_sync(
-        lambda: uploads.propose_with_upload(
+
+    def propose() -> uploads.ProposedVersion:
+        if not allow_duplicate:
+            prechecks.refuse_duplicate_artifact(
+                artifacts.backends.ledger,
+                model_id=model_id,
+                digest=cid.digest,
+                actor=actor,
+                nonce=nonce,
+            )
+        return uploads.propose_with_upload(
             artifacts,
             model_id=model_id,
             parent_id=parent_id,
@@ -134,9 +169,10 @@ async def propose_version(
             chunks=chunks(),
             content_length=int(length) if length and length.isdigit() else None,
         )
-    )
+
+    result = await anyio.to_thread.run_sync(propose)
     return VersionWritten(
-        version=VersionPublic.of(result.version, str(result.cid)),
+        version=public_version(artifacts, result.version, cid=result.cid),
         artifact_size=result.size,
         transaction=TransactionPublic.of(result.receipt),
     )
@@ -164,10 +200,10 @@ def list_versions(
         offset=offset,
         limit=limit,
     )
-    items = []
-    for v in page.items:
-        cid = artifacts.cid_of(v.artifact_digest)
-        items.append(VersionPublic.of(v, str(cid) if cid else None))
+    ledger = artifacts.backends.ledger
+    numbers = catalog.version_numbers(ledger, model_id)
+    name = ledger.model(model_id).name
+    items = [public_version(artifacts, v, numbers=numbers, model_name=name) for v in page.items]
     return VersionList(items=items, total=page.total, offset=offset, limit=limit)
 
 
@@ -212,17 +248,27 @@ def cast_vote(
 
 
 @router.get("/versions/{version_id}/votes", response_model=list[VotePublic])
-def list_votes(version_id: VersionId, ledger: LedgerDep) -> list[VotePublic]:
-    """Every vote on a version: voter, choice, block and time."""
-    return [
-        VotePublic(
-            version_id=version_id,
-            voter=str(e.args["voter"]),
-            support=support_name(Support(e.args["support"])),
-            **event_ref(e),
+def list_votes(
+    version_id: VersionId, ledger: LedgerDep, reasons: VoteReasonsDep
+) -> list[VotePublic]:
+    """Every vote on a version: voter, choice, block and time, and the voter's signed reason."""
+    from service.api.routes.version_documents import reason_public
+
+    votes = catalog.votes(ledger, version_id)
+    given = reasons.of_version(version_id) if votes else {}
+    out = []
+    for e in votes:
+        voter = str(e.args["voter"])
+        out.append(
+            VotePublic(
+                version_id=version_id,
+                voter=voter,
+                support=support_name(Support(e.args["support"])),
+                reason=reason_public(given[voter]) if voter in given else None,
+                **event_ref(e),
+            )
         )
-        for e in catalog.votes(ledger, version_id)
-    ]
+    return out
 
 
 @router.get(
