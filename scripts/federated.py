@@ -14,7 +14,9 @@ through the service's gate — one of them sends a poisoned update (its honest o
 the round closes at its maximum; the service aggregates; the owner signs the aggregate into an
 Aggregate version; the members vote it in; anyone re-runs the aggregation and gets the same
 bytes. A table prints per round the held-out accuracy, who was included and excluded, the gas,
-and the version.
+and the version. Then the last aggregate gets faster builds (ONNX Runtime fp32 and int8,
+measured side by side with PyTorch), approved by the members, the int8 one aliased ``fast``, and
+both predict through the service (scripts/accelerate_steps.py; ``--no-builds`` skips this).
 
 Accounts are anvil's public dev accounts (local chain only): 1 owns the model and, with 2 and
 3, is a founding member; 5 to 9 are the participants, 9 the poisoned one.
@@ -78,15 +80,53 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=settings.service_url)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-builds", action="store_true", help="skip the accelerated builds of the last aggregate"
+    )
+    parser.add_argument(
+        "--no-compare-torch",
+        action="store_true",
+        help="measure the ONNX Runtime builds only (skips compiling the PyTorch comparisons)",
+    )
     args = parser.parse_args()
     client = GovLedgerClient(base_url=args.url, timeout=120)
     try:
-        rows = run(client, rounds=args.rounds)
+        rows, model_id = run(client, rounds=args.rounds)
+        print_table(rows)
+        if not args.no_builds:
+            build(
+                client,
+                model_id,
+                rows[-1].version_id,
+                number=4 + len(rows),
+                compare_torch=not args.no_compare_torch,
+            )
     except ClientFailure as exc:
         print(f"\nfederated scenario failed: {exc}", file=sys.stderr)
         return 1
-    print_table(rows)
     return 0
+
+
+def build(
+    client: GovLedgerClient, model_id: int, version_id: int, *, number: int, compare_torch: bool
+) -> None:
+    """Accelerated builds of the last approved aggregate: measured side by side, the int8 one
+    approved and aliased ``fast``, both predicting (scripts/accelerate_steps.py)."""
+    from accelerate_steps import accelerate_approved_version
+
+    step(number, f"Faster builds of version {version_id}, the last approved aggregate")
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = client.download_version(version_id, Path(tmp) / "w.safetensors").path.read_bytes()
+    accelerate_approved_version(
+        client,
+        owner=dev_account(1),
+        voters=[dev_account(i) for i in (1, 2, 3)],
+        model_id=model_id,
+        version_id=version_id,
+        weights=weights,
+        compare_torch=compare_torch,
+        say=say,
+    )
 
 
 def short(address: str) -> str:
@@ -109,7 +149,7 @@ def vote_in(client: GovLedgerClient, version_id: int) -> str:
     return state
 
 
-def run(client: GovLedgerClient, *, rounds: int) -> list[RoundRow]:
+def run(client: GovLedgerClient, *, rounds: int) -> tuple[list[RoundRow], int]:
     owner = dev_account(1)
     run_id = os.urandom(3).hex()
 
@@ -217,7 +257,7 @@ def run(client: GovLedgerClient, *, rounds: int) -> list[RoundRow]:
                 gas_finalize=finalized.transaction.gas_used,
             )
         )
-    return rows
+    return rows, model_id
 
 
 def print_table(rows: list[RoundRow]) -> None:

@@ -233,6 +233,7 @@ class Api:
         signed_digest: str | None = None,
         artifact_cid: str | None = None,
         signer: LocalAccount | None = None,
+        allow_duplicate: bool = False,
     ) -> httpx.Response:
         """POST the artifact and the actor's ProposeVersion signature over ``signed_digest``
         (default: the artifact's own digest), naming ``artifact_cid`` (default: its own)."""
@@ -252,6 +253,7 @@ class Api:
         params = {
             "artifact_format": artifact_format,
             "artifact_cid": artifact_cid or str(cid_of(data)),
+            **({"allow_duplicate": "true"} if allow_duplicate else {}),
             "kind": kind,
             "parent_id": parent_id,
             "metadata_digest": metadata_digest,

@@ -278,7 +278,9 @@ def test_predict_serves_only_approved_onnx_versions(api: Api, built: Built) -> N
     x = digits_split().test_x.numpy()[:2]
     assert_problem(predict_npy(api, built.parent, x), 409, "/problems/conflict", "is safetensors")
     onnx_bytes = api.get(f"/v1/versions/{built.exact}/artifact").content
-    unapproved = api.propose(built.model_id, onnx_bytes, artifact_format="onnx")["version_id"]
+    unapproved = api.propose(
+        built.model_id, onnx_bytes, artifact_format="onnx", allow_duplicate=True
+    )["version_id"]
     assert_problem(predict_npy(api, unapproved, x), 409, "/problems/conflict", "is proposed")
     # only those who may propose the model's versions can propose its builds
     r = propose(api, built.job, "int8-dynamic", actor=MEMBER2)

@@ -322,3 +322,104 @@ def test_a_service_started_while_the_chain_is_down_becomes_ready_when_it_is_back
         assert ready.json()["chain"] != "ok"
         stack.start_chain()
         assert api.wait_ready(timeout=30)["journal"] == "ok"
+
+
+def test_killing_the_service_during_update_submissions_records_each_once(
+    fault_stack: Stack,
+) -> None:
+    """Federated updates go through the same journal: participants submit to a round while the
+    service is SIGKILLed twice; every acknowledged update is recorded once, every retry of an
+    interrupted one ends recorded or refused for a reason, and the store holds no orphan."""
+    from eth_account import Account
+
+    from tests.api.test_rounds import file_of, open_round, scene, tensors
+
+    stack = fault_stack
+    participants = [Account.create() for _ in range(40)]
+    with api_on(stack) as api:
+        s = scene(api, right=False)
+        for p in participants:
+            r = api.change_rights("grant", s.model_id, p.address, ["submit_updates"])
+            assert r.status_code == 200, r.text
+        round_ = open_round(api, s, min_updates=1, max_updates=len(participants), max_norm=10.0)
+    tally, stop = Tally(), threading.Event()
+    queue = list(participants)
+    lock = threading.Lock()
+
+    def submitter() -> None:
+        with api_on(stack) as api:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    p = queue.pop()
+                data = file_of(tensors())
+                sig: dict[str, Any] | None = None
+                while sig is None:
+                    try:
+                        sig = api.signed(
+                            "SubmitUpdate",
+                            p,
+                            {"roundId": round_["round_id"], "baseDigest": round_["base_digest"],
+                             "updateDigest": digest_of(data), "sampleCount": 10},
+                        )  # fmt: skip
+                    except (AssertionError, httpx.HTTPError):
+                        time.sleep(0.2)
+                params = {"update_cid": str(cid_of(data)), "sample_count": 10, **sig}
+
+                def send(params: dict[str, Any] = params, data: bytes = data) -> httpx.Response:
+                    return api.http.post(
+                        f"/v1/rounds/{round_['round_id']}/updates",
+                        params=params,
+                        content=data,
+                        headers={"content-type": "application/octet-stream"},
+                    )
+
+                tally.record(p.address, settle(send, stop))
+
+    threads = [threading.Thread(target=submitter) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(2):
+            time.sleep(1.0)
+            assert stack._service is not None
+            stack._service.send_signal(signal.SIGKILL)
+            stack._service.wait()
+            stack._service = None
+            stack.start_service()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    assert queue == []  # every participant's update was under way before the stop
+
+    with api_on(stack) as api:
+        api.wait_ready(timeout=90)
+        detail = api.ok(f"/v1/rounds/{round_['round_id']}")
+        recorded = [u["participant"] for u in detail["updates"]]
+        missing = [p for p in tally.acknowledged if p not in recorded]
+        store = EmbeddedStore(stack.settings.store_dir)
+        on_chain = {u["update_cid"] for u in detail["updates"]}
+        deadline = time.monotonic() + 30
+        orphans: set[str] = set()
+        while time.monotonic() < deadline:
+            referenced = on_chain | {
+                v["artifact_cid"] for v in api.ok(f"/v1/models/{s.model_id}/versions")["items"]
+            }
+            orphans = {str(c) for c in store.pins()} - referenced
+            # the round's parameter document is referenced on chain too (its digest)
+            orphans = {c for c in orphans if api.get(f"/v1/artifacts/{c}").status_code != 200}
+            if not orphans:
+                break
+            time.sleep(0.5)
+        print(
+            f"\n{len(tally.acknowledged)} updates acknowledged across 2 SIGKILLs of the service; "
+            f"{len(recorded)} recorded, {len(missing)} acknowledged missing; "
+            f"refused: {tally.refused[:3]}; orphan pins: {sorted(orphans)}"
+        )
+        assert missing == []
+        assert len(recorded) == len(set(recorded)) == detail["round"]["update_count"]
+        assert tally.refused == []
+        assert orphans == set()
+        assert len(recorded) >= len(tally.acknowledged) > 0

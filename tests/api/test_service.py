@@ -87,7 +87,7 @@ def test_info(api: Api) -> None:
     assert info["store_backend"] == "embedded"
     assert info["max_upload_bytes"] == 2 * 1024**3
     assert info["siwe_domain"] == f"127.0.0.1:{api.stack.service_port}"
-    assert set(info["contracts"]) == {"Consortium", "ModelRegistry"}
+    assert set(info["contracts"]) == {"Consortium", "ModelRegistry", "FederatedRounds"}
     for name, contract in info["contracts"].items():
         assert contract["eip712_name"] == f"GovLedger {name}"
         assert contract["eip712_version"] == "1"
@@ -212,6 +212,11 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
         ("GET", "/v1/models/{model_id}/versions/{number}"), ("GET", "/v1/versions/by-ref/{ref}"),
         ("GET", "/v1/versions"), ("GET", "/v1/versions/{version_id}/metadata"),
         ("POST", "/v1/versions/{version_id}/votes/reason"), ("GET", "/v1/ballots"),
+        ("POST", "/v1/models/{model_id}/rounds"), ("GET", "/v1/models/{model_id}/rounds"),
+        ("GET", "/v1/rounds"), ("GET", "/v1/rounds/{round_id}"),
+        ("POST", "/v1/rounds/{round_id}/updates"), ("POST", "/v1/rounds/{round_id}/close"),
+        ("POST", "/v1/rounds/{round_id}/cancel"), ("POST", "/v1/rounds/{round_id}/aggregate"),
+        ("POST", "/v1/rounds/{round_id}/finalize"),
     }  # fmt: skip
     assert expected <= set(operations)
 
@@ -229,7 +234,7 @@ def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
             assert examples, f"{key} {media} has no example"
         if key[1].startswith("/v1/"):
             assert "422" in op["responses"], key
-    assert with_body == 21
+    assert with_body == 26
     # reads of open content need no token: the Bearer scheme is optional there
     for key in [
         ("GET", "/v1/artifacts/{cid}"),

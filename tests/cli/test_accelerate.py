@@ -66,9 +66,9 @@ def test_accelerate_then_predict(
     assert recipe.exit_code == 0, recipe.output
     assert "quantize_dynamic" in recipe.stdout and "metadata digest on chain" in recipe.stdout
     wrong = cli("predict", str(build_id), "--inputs", "[[1, 2, 3]]")
-    assert wrong.exit_code == 1 and "dimension 1 is 3, not 64" in wrong.output
+    assert wrong.exit_code == 2 and "dimension 1 is 3, not 64" in wrong.output  # bad input
     refused = cli("predict", str(parent.version.version_id), str(batch))
-    assert refused.exit_code == 1 and "is safetensors, not ONNX" in refused.output
+    assert refused.exit_code == 4 and "is safetensors, not ONNX" in refused.output  # refused
 
 
 def _rows(table: str) -> list[str]:

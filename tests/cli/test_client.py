@@ -27,7 +27,7 @@ def test_health_ready_info_metrics(client: GovLedgerClient, stack: Stack) -> Non
     assert (ready.ready, ready.chain, ready.store, ready.contracts) == (True, "ok", "ok", "ok")
     info = client.info()
     assert info.chain_id == 31337
-    assert set(info.contracts) == {"Consortium", "ModelRegistry"}
+    assert set(info.contracts) == {"Consortium", "ModelRegistry", "FederatedRounds"}
     assert info.contracts["ModelRegistry"].eip712_name == "GovLedger ModelRegistry"
     assert info.store_backend == "embedded"
     assert info.siwe_domain == f"127.0.0.1:{stack.service_port}"

@@ -303,4 +303,4 @@ def test_info_command(cli: Cli) -> None:
     assert "31337" in row_of(out, "chain id")
     assert "embedded" in row_of(out, "store")
     info = json.loads(ok(cli("--json", "info")))
-    assert set(info["contracts"]) == {"Consortium", "ModelRegistry"}
+    assert set(info["contracts"]) == {"Consortium", "ModelRegistry", "FederatedRounds"}

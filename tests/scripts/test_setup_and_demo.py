@@ -52,7 +52,7 @@ def test_the_demo_run_twice_proposes_a_new_version_not_a_copy(demo_stack: Stack)
     accepted silently). The second run trains with another seed; proposing the same bytes
     again is refused (tests/api/test_first_hour_api.py)."""
     env = {**os.environ, **demo_stack.env}
-    command = [sys.executable, "scripts/scenario.py", "--url", demo_stack.url]
+    command = [sys.executable, "scripts/scenario.py", "--url", demo_stack.url, "--no-builds"]
     runs = [
         subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
         for _ in range(2)
