@@ -15,7 +15,7 @@ from service.api.schemas import (
     _examples,
     hex32,
 )
-from service.chain.types import NORM_SCALE, RoundRecord, RoundState, UpdateRecord
+from service.chain.types import MAX_NORM_BOUND, NORM_SCALE, RoundRecord, RoundState, UpdateRecord
 
 RoundStateName = Literal["open", "closed", "finalized", "cancelled"]
 RuleName = Literal["fedavg", "median", "trimmed-mean", "krum", "multi-krum"]
@@ -54,7 +54,12 @@ class RoundCreate(SignedFields):
     min_updates: int = Field(ge=1, le=2**32 - 1)
     max_updates: int = Field(ge=1, le=2**32 - 1)
     submission_deadline: Uint64 = Field(description="last unix time an update is accepted")
-    max_norm: float = Field(gt=0, description="bound on an update's L2 norm")
+    max_norm: float = Field(
+        gt=0,
+        le=MAX_NORM_BOUND,
+        allow_inf_nan=False,
+        description=f"bound on an update's L2 norm (finite, above 0, at most {MAX_NORM_BOUND:g})",
+    )
 
 
 class RoundAction(SignedFields):

@@ -16,6 +16,9 @@ _RULE_RE = re.compile(r"^[a-z0-9._-]{1,32}$")
 
 #: A round's bound on an update's L2 norm is an integer in micro-units: NORM_SCALE = norm 1.0.
 NORM_SCALE = 1_000_000
+#: The largest norm bound a round accepts: far above any real update, and in micro-units it
+#: stays an exact float-to-integer conversion well inside uint256.
+MAX_NORM_BOUND = 1e12
 
 
 class Support(IntEnum):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from service.api.round_schemas import AggregationPublic, RoundDetail, RoundPublic
+from service.chain.types import MAX_NORM_BOUND
 from service.cli import render
 from service.cli.context import model_id, state
 from service.cli.output import CliError, command, emit, fields, table, transfer_progress
@@ -133,7 +134,14 @@ def open_round(
         str, typer.Option("--deadline", help="Submission window from now: 30m, 2h, 1d.")
     ] = "1h",
     max_norm: Annotated[
-        float, typer.Option("--max-norm", min=0.0, help="Bound on an update's L2 norm.")
+        float,
+        typer.Option(
+            "--max-norm",
+            min=0.0,
+            max=MAX_NORM_BOUND,
+            min_open=True,
+            help="Bound on an update's L2 norm.",
+        ),
     ] = 100.0,
 ) -> None:
     """Open a round at an Approved base version (signed; owner or maintainer)."""

@@ -423,3 +423,26 @@ def test_an_update_past_the_deadline_is_refused(api: Api) -> None:
     refused(api, round_, r, before)
     assert api.ok(f"/v1/rounds/{round_['round_id']}")["round"]["state"] == "closed"
     time.sleep(0)  # keep the chain's clock where it is for later tests
+
+
+@pytest.mark.parametrize("max_norm", [1.5e307, 1e13, 0.0, -1.0])
+def test_a_norm_bound_out_of_range_is_refused_as_bad_input(api: Api, max_norm: float) -> None:
+    s = scene(api, right=False)
+    relayed = api.relayer_tx_count()
+    r = api.post(
+        f"/v1/models/{s.model_id}/rounds",
+        json={
+            "base_version_id": s.base_version,
+            "rule": "fedavg",
+            "min_updates": 2,
+            "max_updates": 4,
+            "submission_deadline": api.block_timestamp(api.block_number()) + 3600,
+            "max_norm": max_norm,
+            "actor": OWNER.address,
+            "nonce": 0,
+            "deadline": 2**40,
+            "signature": "0x" + "11" * 65,
+        },
+    )
+    assert_problem(r, 422, "/problems/invalid-request", "max_norm")
+    assert api.relayer_tx_count() == relayed
