@@ -7,6 +7,7 @@ kind (:mod:`service.cli.exits`); only bugs show a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -144,6 +145,8 @@ def command(
 def as_jsonable(data: Any) -> Any:
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return {f.name: as_jsonable(getattr(data, f.name)) for f in dataclasses.fields(data)}
     if isinstance(data, list | tuple):
         return [as_jsonable(d) for d in data]
     if isinstance(data, dict):

@@ -14,6 +14,7 @@ from service.api.round_schemas import AggregationPublic, RoundDetail, RoundPubli
 from service.chain.types import MAX_NORM_BOUND
 from service.cli import render
 from service.cli.context import model_id, state
+from service.cli.exits import ExitCode
 from service.cli.output import CliError, command, emit, fields, table, transfer_progress
 
 app = typer.Typer(
@@ -139,7 +140,6 @@ def open_round(
             "--max-norm",
             min=0.0,
             max=MAX_NORM_BOUND,
-            min_open=True,
             help="Bound on an update's L2 norm.",
         ),
     ] = 100.0,
@@ -312,7 +312,7 @@ def finalize(round_id: RoundArg) -> None:
 @command(app, "verify")
 def verify(round_id: RoundArg) -> None:
     """Re-run a round's aggregation here from the stored updates and compare the bytes with
-    the recorded aggregate (exit 1 if they differ)."""
+    the recorded aggregate (exit 7, verification, if they differ)."""
     s = state()
     check = s.client().verify_round(round_id)
     emit(
@@ -332,5 +332,6 @@ def verify(round_id: RoundArg) -> None:
     if not check.matches:
         raise CliError(
             f"round {round_id}'s aggregate recomputed here ({check.aggregate_cid}) differs from "
-            f"the recorded one ({check.recorded_cid})"
+            f"the recorded one ({check.recorded_cid})",
+            code=ExitCode.VERIFICATION,
         )

@@ -81,7 +81,7 @@ class RoundCalls(ResourceCalls):
         if state:
             params["state"] = state
         path = f"/v1/models/{model_id}/rounds" if model_id else "/v1/rounds"
-        return _load(RoundList, self._get(path, params=params))
+        return _load(RoundList, self._get(path, **params))
 
     def round(self, round_id: int) -> RoundDetail:
         return _load(RoundDetail, self._get(f"/v1/rounds/{round_id}"))

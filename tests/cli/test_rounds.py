@@ -1,0 +1,125 @@
+"""``govledger rounds`` in this process against the session's stack: the coordinator opens a
+round, participants see it waiting, fetch the base (verified), submit their updates, the round
+closes, anyone aggregates, the owner finalizes, anyone verifies the bytes; an aggregate finalized
+by hand with other bytes fails verification with exit 7."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from eth_account.signers.local import LocalAccount
+from safetensors.numpy import load as load_numpy
+from safetensors.numpy import save as save_numpy
+from typer.testing import Result
+
+from service.chain.ledger import Ledger
+from service.chain.setup import connect_ledger
+from service.client import GovLedgerClient
+from service.ml.safetensors_format import with_sorted_metadata
+from tests.cli.conftest import Cli, unique
+from tests.stack import Stack
+
+PARTICIPANTS = (5, 6, 7)  # dev accounts (outsiders to the consortium)
+
+
+@pytest.fixture(scope="module")
+def ledger(stack: Stack) -> Iterator[Ledger]:
+    yield connect_ledger(stack.settings)
+
+
+def weights_file(path: Path, seed: int, scale: float = 1.0) -> Path:
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "weight": (rng.standard_normal((8, 4)) * scale).astype(np.float32),
+        "bias": (rng.standard_normal(4) * scale).astype(np.float32),
+    }
+    path.write_bytes(with_sorted_metadata(save_numpy(arrays)))
+    return path
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def a_full_round(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> tuple[str, int, int]:
+    """A model with an approved base, a round of three updates closed at its maximum; returns
+    the model's name, the base's version id and the round's id."""
+    owner = accounts[1]
+    name = unique("fl-cli")
+    model_id = client.register_model(owner, name).model.model_id
+    base = weights_file(tmp_path / "base.safetensors", seed=1)
+    version = client.propose_version(owner, model_id, base, artifact_format="safetensors")
+    base_id = version.version.version_id
+    for voter in accounts[2:4]:
+        client.cast_vote(voter, base_id, "for")
+    for i in PARTICIPANTS:
+        client.grant_rights(owner, model_id, accounts[i].address, ["submit_updates"])
+
+    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", str(base_id)]
+    command += ["--rule", "median", "--min", "2", "--max", "3", "--deadline", "1h"]
+    opened = as_json(cli(*command, "--max-norm", "5"))
+    round_id = int(opened["round"]["round_id"])
+    for n, i in enumerate(PARTICIPANTS):
+        mine = as_json(cli("--dev-account", str(i), "--json", "rounds", "list", "--mine"))
+        assert round_id in [r["round_id"] for r in mine["items"]]
+        fetched = tmp_path / f"base-{i}.safetensors"
+        got = cli("--dev-account", str(i), "rounds", "base", str(round_id), "-o", str(fetched))
+        assert got.exit_code == 0, got.output
+        assert load_numpy(fetched.read_bytes()).keys() == {"weight", "bias"}
+        update = weights_file(tmp_path / f"update-{i}.safetensors", seed=10 + n, scale=0.1)
+        sent = cli("--dev-account", str(i), "rounds", "submit", str(round_id), str(update),
+                   "--samples", str(20 + n))  # fmt: skip
+        assert sent.exit_code == 0, sent.output
+        mine = as_json(cli("--dev-account", str(i), "--json", "rounds", "list", "--mine"))
+        assert round_id not in [r["round_id"] for r in mine["items"]]
+    return name, base_id, round_id
+
+
+def test_a_round_through_the_cli(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    name, base_id, round_id = a_full_round(cli, client, accounts, tmp_path)
+    shown = as_json(cli("--json", "rounds", "show", str(round_id)))
+    assert shown["round"]["state"] == "closed"  # at its maximum of three
+    assert len(shown["updates"]) == 3
+
+    aggregated = as_json(cli("--json", "rounds", "aggregate", str(round_id)))
+    assert len(aggregated["included"]) == 3
+    finalized = as_json(cli("--dev-account", "1", "--json", "rounds", "finalize", str(round_id)))
+    version_id = int(finalized["version_id"])
+    version = client.get_version(version_id)
+    assert version.kind == "aggregate" and version.parent_id == base_id
+
+    verified = cli("rounds", "verify", str(round_id))
+    assert verified.exit_code == 0, verified.output
+    assert "the same bytes" in verified.stdout
+    listed = as_json(cli("--json", "rounds", "list", name, "--state", "finalized"))
+    assert [r["round_id"] for r in listed["items"]] == [round_id]
+
+
+def test_a_hand_made_aggregate_fails_verification(
+    cli: Cli,
+    client: GovLedgerClient,
+    accounts: list[LocalAccount],
+    tmp_path: Path,
+    ledger: Ledger,
+) -> None:
+    _, _, round_id = a_full_round(cli, client, accounts, tmp_path)
+    included = [accounts[i].address for i in PARTICIPANTS]
+    ledger.finalize_round(
+        accounts[1], round_id, included=included, aggregate_digest=b"\x42" * 32, direct=True
+    )  # the owner's plain contract call, naming bytes no rule produced
+
+    verified = cli("--json", "rounds", "verify", str(round_id))
+    assert verified.exit_code == 7, verified.output
+    error = json.loads(verified.stderr)["error"]
+    assert error["kind"] == "verification" and "differs" in error["message"]
