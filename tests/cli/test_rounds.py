@@ -123,3 +123,33 @@ def test_a_hand_made_aggregate_fails_verification(
     assert verified.exit_code == 7, verified.output
     error = json.loads(verified.stderr)["error"]
     assert error["kind"] == "verification" and "differs" in error["message"]
+
+
+def test_a_round_closed_early_then_cancelled(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    owner = accounts[1]
+    name = unique("fl-cancel")
+    model_id = client.register_model(owner, name).model.model_id
+    base = weights_file(tmp_path / "base.safetensors", seed=2)
+    proposed = client.propose_version(owner, model_id, base, artifact_format="safetensors")
+    base_id = proposed.version.version_id
+    for voter in accounts[2:4]:
+        client.cast_vote(voter, base_id, "for")
+    client.grant_rights(owner, model_id, accounts[5].address, ["submit_updates"])
+    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", str(base_id)]
+    opened = as_json(cli(*command, "--rule", "fedavg", "--min", "2", "--max", "4"))
+    round_id = str(opened["round"]["round_id"])
+    update = weights_file(tmp_path / "update.safetensors", seed=3, scale=0.1)
+    sent = cli("--dev-account", "5", "rounds", "submit", round_id, str(update), "--samples", "9")
+    assert sent.exit_code == 0, sent.output
+
+    outsider = cli("--dev-account", "5", "rounds", "close", round_id)
+    assert outsider.exit_code == 4, outsider.output  # refused: not the owner or a maintainer
+    closed = as_json(cli("--dev-account", "1", "--json", "rounds", "close", round_id))
+    assert closed["round"]["state"] == "closed"
+    too_few = cli("--dev-account", "1", "rounds", "finalize", round_id)
+    assert too_few.exit_code != 0, too_few.output  # one update, two needed
+    cancelled = as_json(cli("--dev-account", "1", "--json", "rounds", "cancel", round_id))
+    assert cancelled["round"]["state"] == "cancelled"
+    assert as_json(cli("--json", "rounds", "show", round_id))["round"]["state"] == "cancelled"
