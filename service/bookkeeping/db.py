@@ -18,15 +18,12 @@ collection. SQLite failures are reported as ``ServiceUnavailable`` naming the fi
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
+from service.bookkeeping.sqlite import SqliteFile
 from service.errors import ServiceUnavailable
 
 _SCHEMA = """
@@ -65,62 +62,12 @@ class ChargeOutcome:
     at: float
 
 
-class Bookkeeping:
+class Bookkeeping(SqliteFile):
     """The bookkeeping database; see the module docstring. Thread- and process-safe."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._ready = False
-        self._init_lock = threading.Lock()
+    SCHEMA = _SCHEMA
 
-    # ------------------------------------------------------------ plumbing
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
-        try:
-            self._ensure_schema()
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._unavailable(exc) from exc
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        finally:
-            conn.close()
-
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._init_lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # switching a new file to WAL needs it to itself: another process doing the same
-            # at that moment makes SQLite answer "locked" at once (no busy wait), so retry
-            for attempt in range(100):
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(_SCHEMA)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or attempt == 99:
-                        raise
-                finally:
-                    conn.close()
-                time.sleep(0.05)
-            self._ready = True
-
-    def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
+    def unavailable(self, exc: BaseException) -> ServiceUnavailable:
         return ServiceUnavailable(
             f"the service's bookkeeping database at {self.path} failed ({exc}); check the "
             "data directory (GOVLEDGER_DATA_DIR), its free space and permissions"
@@ -130,7 +77,7 @@ class Bookkeeping:
 
     def note_pinned(self, cid: str, now: float) -> None:
         """Record that ``cid`` is (again) pinned at ``now``: its grace period starts afresh."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO pinned (cid, pinned_at) VALUES (?, ?) "
                 "ON CONFLICT (cid) DO UPDATE SET pinned_at = excluded.pinned_at",
@@ -144,7 +91,7 @@ class Bookkeeping:
         counts as pinned ``now``. With ``record``, that is written down, and the records of
         roots not in ``cids`` (no longer pinned) are dropped; without, nothing changes."""
         wanted = set(cids)
-        with self._transaction() as db:
+        with self.transaction() as db:
             known = dict(db.execute("SELECT cid, pinned_at FROM pinned").fetchall())
             if record:
                 gone = [(c,) for c in known if c not in wanted]
@@ -157,7 +104,7 @@ class Bookkeeping:
         """Run ``unpin`` and forget ``cid`` if it was last pinned before ``before``, in one
         transaction: a concurrent ``note_pinned`` (a new store of the same bytes) waits for it
         and pins again after, or commits first and the root is kept."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT pinned_at FROM pinned WHERE cid = ?", (cid,)).fetchone()
             if row is None or row[0] >= before:
                 return False
@@ -168,12 +115,12 @@ class Bookkeeping:
     # ------------------------------------------------------------ storage use
 
     def usage(self, account: str, *, since: float) -> Usage:
-        with self._transaction() as db:
+        with self.transaction() as db:
             return _usage(db, account, since)
 
     def has_stored(self, account: str, digest: bytes, *, since: float) -> bool:
         """Whether ``account`` stored ``digest`` at or after ``since``."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             return _has_stored(db, account, digest, since)
 
     def charge(
@@ -189,7 +136,7 @@ class Bookkeeping:
     ) -> ChargeOutcome:
         """Record that ``account`` stored ``size`` bytes under ``digest`` at ``now``, if that
         keeps its use since ``since`` within the bounds; atomically (see ChargeOutcome)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute("DELETE FROM stored WHERE at < ?", (since,))
             usage = _usage(db, account, since)
             if _has_stored(db, account, digest, since):
@@ -204,7 +151,7 @@ class Bookkeeping:
 
     def refund(self, *, account: str, digest: bytes, at: float) -> None:
         """Undo a charge (the document could not be stored after all)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "DELETE FROM stored WHERE account = ? AND digest = ? AND at = ?",
                 (account, digest, at),

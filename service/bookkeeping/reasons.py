@@ -43,7 +43,7 @@ class VoteReasons:
         self.book = book
 
     def record(self, link: ReasonLink) -> None:
-        with self.book._transaction() as db:  # the bookkeeping package's own connection
+        with self.book.transaction() as db:
             db.execute(_SCHEMA)
             db.execute(
                 "INSERT INTO vote_reasons (version_id, voter, cid, deadline, signature, at) "
@@ -55,7 +55,7 @@ class VoteReasons:
 
     def of_version(self, version_id: int) -> dict[str, ReasonLink]:
         """The links of one version's votes, by voter."""
-        with self.book._transaction() as db:
+        with self.book.transaction() as db:
             db.execute(_SCHEMA)
             rows = db.execute(
                 "SELECT version_id, voter, cid, deadline, signature, at FROM vote_reasons "
@@ -66,7 +66,7 @@ class VoteReasons:
 
     def cids(self) -> list[str]:
         """Every document a link names (garbage collection keeps them)."""
-        with self.book._transaction() as db:
+        with self.book.transaction() as db:
             db.execute(_SCHEMA)
             return [row[0] for row in db.execute("SELECT DISTINCT cid FROM vote_reasons")]
 

@@ -13,16 +13,12 @@ loses the job history, nothing on chain or in the store.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, Literal
 
+from service.bookkeeping.sqlite import SqliteFile
 from service.errors import NotFound, ServiceUnavailable
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
@@ -66,51 +62,12 @@ class Job:
     finished_at: float | None
 
 
-class JobStore:
+class JobStore(SqliteFile):
     """The jobs table; thread- and process-safe (one transaction per change)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._ready = False
-        self._init_lock = threading.Lock()
+    SCHEMA = _SCHEMA
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._ensure_schema()
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._unavailable(exc) from exc
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        finally:
-            conn.close()
-
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._init_lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-            finally:
-                conn.close()
-            self._ready = True
-
-    def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
+    def unavailable(self, exc: BaseException) -> ServiceUnavailable:
         return ServiceUnavailable(f"the build jobs database {self.path} cannot be used: {exc}")
 
     # ------------------------------------------------------------ changes
@@ -118,7 +75,7 @@ class JobStore:
     def create(
         self, *, model_id: int, version_id: int, requester: str, options: dict[str, Any]
     ) -> Job:
-        with self._db() as db:
+        with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO jobs (model_id, version_id, requester, options, state, message, "
                 "created_at) VALUES (?, ?, ?, ?, 'queued', 'waiting for a worker', ?)",
@@ -129,7 +86,7 @@ class JobStore:
 
     def start(self, job_id: int) -> bool:
         """Mark a queued job running; False if it is no longer queued."""
-        with self._db() as db:
+        with self.transaction() as db:
             cursor = db.execute(
                 "UPDATE jobs SET state = 'running', started_at = ?, message = 'started' "
                 "WHERE id = ? AND state = 'queued'",
@@ -138,14 +95,14 @@ class JobStore:
             return cursor.rowcount == 1
 
     def progress(self, job_id: int, fraction: float, message: str) -> None:
-        with self._db() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND state = 'running'",
                 (max(0.0, min(1.0, fraction)), message[:500], job_id),
             )
 
     def succeed(self, job_id: int, result: dict[str, Any]) -> None:
-        with self._db() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = 'succeeded', progress = 1, message = 'done', "
                 "result = ?, finished_at = ? WHERE id = ?",
@@ -153,7 +110,7 @@ class JobStore:
             )
 
     def fail(self, job_id: int, error: str) -> None:
-        with self._db() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = 'failed', message = 'failed', error = ?, "
                 "finished_at = ? WHERE id = ? AND state IN ('queued', 'running')",
@@ -162,7 +119,7 @@ class JobStore:
 
     def fail_interrupted(self) -> list[int]:
         """Mark every job a previous process left queued or running failed; their ids."""
-        with self._db() as db:
+        with self.transaction() as db:
             rows = db.execute("SELECT id, state FROM jobs WHERE state IN ('queued', 'running')")
             interrupted = [(int(i), str(s)) for i, s in rows.fetchall()]
             for job_id, state in interrupted:
@@ -182,14 +139,14 @@ class JobStore:
     # ------------------------------------------------------------ reads
 
     def get(self, job_id: int) -> Job:
-        with self._db() as db:
+        with self.transaction() as db:
             row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"no build job {job_id}")
         return _job(row)
 
     def recent(self, *, model_id: int | None = None, limit: int = 50) -> list[Job]:
-        with self._db() as db:
+        with self.transaction() as db:
             if model_id is None:
                 rows = db.execute(
                     f"SELECT {_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,)
@@ -202,13 +159,13 @@ class JobStore:
         return [_job(r) for r in rows]
 
     def live_count(self) -> int:
-        with self._db() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
             return int(row.fetchone()[0])
 
     def results_since(self, since: float) -> list[dict[str, Any]]:
         """The results of jobs that finished since ``since`` (for what the store must keep)."""
-        with self._db() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 "SELECT result FROM jobs WHERE state = 'succeeded' AND finished_at >= ?", (since,)
             ).fetchall()
