@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eth_utils import is_address, to_checksum_address
@@ -13,6 +14,16 @@ from service.journal.relayer import Relayer
 
 
 class SignedFieldsLike(Protocol):
+    actor: str
+    nonce: int
+    deadline: int
+    signature: str
+
+
+@dataclass
+class SignedFields:
+    """The signed fields of a request that carries them in its query (a streamed upload)."""
+
     actor: str
     nonce: int
     deadline: int

@@ -30,17 +30,13 @@ from service.api.round_schemas import (
 )
 from service.api.routes.models import ModelId
 from service.api.schemas import UINT256_MAX, Address, SignatureHex, TransactionPublic, hex32
+from service.domain.actions import SignedFields
 from service.domain.rounds import Aggregation, RoundService, RoundTerms
 from service.store.cid import parse_cid
 
 router = APIRouter(prefix="/v1", tags=["rounds"], responses=PROBLEM_RESPONSES)
 
 RoundId = Annotated[int, Path(ge=1, le=2**40, description="the round's id on chain")]
-
-
-class _Fields:
-    def __init__(self, actor: str, nonce: int, deadline: int, signature: str) -> None:
-        self.actor, self.nonce, self.deadline, self.signature = actor, nonce, deadline, signature
 
 
 @router.post("/models/{model_id}/rounds", response_model=RoundWritten, status_code=201)
@@ -160,7 +156,7 @@ async def submit_update(
             round_id=round_id,
             update_cid=cid,
             sample_count=sample_count,
-            fields=_Fields(actor, nonce, deadline, signature),
+            fields=SignedFields(actor, nonce, deadline, signature),
             chunks=chunks(),
             content_length=int(length) if length and length.isdigit() else None,
         )

@@ -40,18 +40,13 @@ from service.api.schemas import (
 )
 from service.chain.types import Support, VersionRecord, as_digest
 from service.domain import catalog, prechecks, uploads
-from service.domain.actions import finalize, relay
+from service.domain.actions import SignedFields, finalize, relay
 from service.domain.artifacts import ArtifactService, OpenedContent
 from service.store.cid import CID, parse_cid
 
 router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
 
 VersionId = Annotated[int, Path(ge=1, le=2**40, description="the version's id on chain")]
-
-
-class _UploadFields:
-    def __init__(self, actor: str, nonce: int, deadline: int, signature: str) -> None:
-        self.actor, self.nonce, self.deadline, self.signature = actor, nonce, deadline, signature
 
 
 def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
@@ -165,7 +160,7 @@ async def propose_version(
             metadata_digest=as_digest(metadata_digest),
             artifact_cid=cid,
             artifact_format=artifact_format,
-            fields=_UploadFields(actor, nonce, deadline, signature),
+            fields=SignedFields(actor, nonce, deadline, signature),
             chunks=chunks(),
             content_length=int(length) if length and length.isdigit() else None,
         )
