@@ -140,12 +140,25 @@ def train_digits_mlp(
     learning_rate: float = 3e-3,
 ) -> tuple[DigitsMLP, TrainingMetrics]:
     """Train a :class:`DigitsMLP` with Adam; the same arguments give the same weights."""
-    split = digits_split()
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
         torch.manual_seed(seed)
         model = DigitsMLP(hidden)
-    order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return model, fit(model, optimizer, seed=seed, epochs=epochs, batch_size=batch_size)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+) -> TrainingMetrics:
+    """Train ``model`` on the training split with cross-entropy, in an order drawn from
+    ``seed``, on one thread; returns its metrics, the model left in eval mode."""
+    split = digits_split()
+    order = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     loss = torch.tensor(float("nan"))
     with _one_thread():
@@ -159,7 +172,8 @@ def train_digits_mlp(
                 optimizer.step()
         train_accuracy = float((predict(model, split.train_x) == split.train_y).float().mean())
         test_accuracy = evaluate(model)
-    metrics = TrainingMetrics(
+    model.eval()
+    return TrainingMetrics(
         seed=seed,
         epochs=epochs,
         train_size=len(split.train_y),
@@ -168,7 +182,6 @@ def train_digits_mlp(
         train_accuracy=train_accuracy,
         test_accuracy=test_accuracy,
     )
-    return model, metrics
 
 
 def save_safetensors(model: DigitsMLP) -> bytes:

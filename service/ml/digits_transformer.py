@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional
 
 from service.errors import InvalidArtifact
-from service.ml.digits import NUM_CLASSES, TrainingMetrics, _one_thread, digits_split, predict
+from service.ml.digits import NUM_CLASSES, TrainingMetrics, fit
 from service.ml.safetensors_format import SafetensorsValidator, with_sorted_metadata
 
 ARCHITECTURE: Final = "DigitsTransformer"
@@ -102,35 +102,11 @@ def train_digits_transformer(
     learning_rate: float = 2e-3,
 ) -> tuple[DigitsTransformer, TrainingMetrics]:
     """Train a :class:`DigitsTransformer` with AdamW; the same arguments give the same weights."""
-    split = digits_split()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DigitsTransformer(sizes)
-    order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-    loss_fn = nn.CrossEntropyLoss()
-    loss = torch.tensor(float("nan"))
-    with _one_thread():
-        model.train()
-        for _ in range(epochs):
-            permutation = torch.randperm(len(split.train_y), generator=order)
-            for batch in permutation.split(batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(split.train_x[batch]), split.train_y[batch])
-                loss.backward()
-                optimizer.step()
-        train_accuracy = float((predict(model, split.train_x) == split.train_y).float().mean())
-        test_accuracy = float((predict(model, split.test_x) == split.test_y).float().mean())
-    model.eval()
-    return model, TrainingMetrics(
-        seed=seed,
-        epochs=epochs,
-        train_size=len(split.train_y),
-        test_size=len(split.test_y),
-        final_loss=float(loss.detach()),
-        train_accuracy=train_accuracy,
-        test_accuracy=test_accuracy,
-    )
+    return model, fit(model, optimizer, seed=seed, epochs=epochs, batch_size=batch_size)
 
 
 def save_safetensors(model: DigitsTransformer) -> bytes:
