@@ -1,0 +1,674 @@
+"""A model's timeline: everything that happened to it, in block order, from the contracts' events.
+
+The entries are the ModelRegistry's and the FederatedRounds' events about one model (see
+``contracts/interfaces/``), decoded with the contracts' ABIs and read with
+:class:`service.chain.history.EventReader`; each names its kind, its actor (the account that
+signed, never the relayer), its block, time, transaction and log index. Events that only repeat
+another one of the same transaction are left out (``RoundStateChanged`` repeats
+``RoundClosed`` / ``RoundFinalized`` / ``RoundCancelled``).
+
+Most events carry the model's id as an indexed topic; votes and decisions carry the version's,
+and a round's events the round's. So a page first lists the model's version and round ids (the
+``VersionProposed`` and ``RoundOpened`` events filtered by the model's topic), then asks, per
+window of blocks, for the model's events and for those of its versions and rounds.
+
+**Paging.** A page starts at a cursor, the position ``block:log_index`` of its first entry
+(inclusive), and scans windows of ``EventReader.page_blocks`` blocks until it holds ``limit``
+entries or has scanned ``windows_per_page`` windows: the work per request is bounded by both.
+``next_cursor`` is where the next page starts (the next entry's position, or the first block
+not scanned yet); None once the range is exhausted. Positions are unique and stable on a chain
+that does not reorganise, so following the cursors yields every entry exactly once, and new
+entries appear after the last one.
+
+**Decisions.** A version is decided by its ``VersionStateChanged`` event: in the transaction of
+the deciding vote (the quorum reached, or out of reach), or, for a ballot whose window ended
+without approval, in a later ``finalizeVersion`` that records it. Until someone records it, an
+expired ballot has no event: by the contract's rule (``Ballots.effectiveStatus``) it is
+Rejected from the first second after its deadline; :func:`decision_of` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from service.chain.history import uint_topic
+from service.chain.ledger import Ledger
+from service.chain.merkle import sort_participants
+from service.chain.types import (
+    NORM_SCALE,
+    CloseReason,
+    Event,
+    ExclusionReason,
+    Rights,
+    State,
+    Support,
+    VersionKind,
+    VersionRecord,
+    alias_from_bytes32,
+    rule_from_bytes32,
+)
+from service.domain.reasons import VoteReasonService
+from service.errors import InvalidInput
+
+KINDS: tuple[str, ...] = (
+    "model_registered",
+    "metadata_changed",
+    "read_policy_changed",
+    "ownership_transfer_proposed",
+    "ownership_transfer_cancelled",
+    "ownership_transfer_accepted",
+    "rights_granted",
+    "rights_revoked",
+    "version_proposed",
+    "build_proposed",
+    "vote_cast",
+    "version_approved",
+    "version_rejected",
+    "alias_moved",
+    "round_opened",
+    "update_submitted",
+    "round_closed",
+    "update_excluded",
+    "round_finalized",
+    "round_cancelled",
+)
+"""Every kind of entry, in the order a model's life usually shows them."""
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+WINDOWS_PER_PAGE = 20
+"""Windows of ``EventReader.page_blocks`` blocks (5,000) one page scans at most."""
+IDS_PER_QUERY = 200
+"""Version or round ids one eth_getLogs call names (an OR list in its topic)."""
+
+_MODEL_EVENTS = (
+    "ModelRegistered",
+    "ModelMetadataChanged",
+    "ModelOwnershipTransferStarted",
+    "ModelOwnershipTransferred",
+    "ReadPolicyChanged",
+    "AliasMoved",
+    "RightsGranted",
+    "RightsRevoked",
+)  # their first indexed argument is the model's id
+_VERSION_EVENTS = ("VoteCast", "VersionStateChanged")
+_ROUND_EVENTS = (
+    "UpdateSubmitted",
+    "RoundClosed",
+    "UpdateExcluded",
+    "RoundFinalized",
+    "RoundCancelled",
+)
+_CURSOR_RE = re.compile(r"^(\d{1,15}):(\d{1,9})$")
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where an entry is on the chain: its block and its log index in that block."""
+
+    block: int
+    log_index: int
+
+    def __str__(self) -> str:
+        return f"{self.block}:{self.log_index}"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """``1234:5`` as a Position; InvalidInput saying the form otherwise."""
+        match = _CURSOR_RE.match(text)
+        if match is None:
+            raise InvalidInput(
+                f"cursor {text!r} is not BLOCK:LOG_INDEX (two whole numbers, e.g. 1234:0): "
+                "pass the next_cursor of the previous page as it is"
+            )
+        return cls(int(match[1]), int(match[2]))
+
+
+@dataclass(kw_only=True)
+class Entry:
+    """One thing that happened to the model: the event that records it, decoded."""
+
+    kind: str
+    block: int
+    log_index: int
+    timestamp: int
+    transaction_hash: str
+    actor: str | None
+    version_id: int | None = None
+    version_number: int | None = None
+    round_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def position(self) -> Position:
+        return Position(self.block, self.log_index)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelinePage:
+    model_id: int
+    model_name: str
+    entries: list[Entry]
+    next_cursor: Position | None
+    from_block: int
+    to_block: int
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """How and when a version's ballot was decided."""
+
+    state: State  # Approved or Rejected
+    how: str  # quorum_reached | quorum_unreachable | expired
+    block: int | None  # None: an expired ballot nobody recorded yet (no event)
+    timestamp: int | None
+    transaction_hash: str | None
+    deadline: int  # the ballot's last second for votes (inclusive)
+    expired_at: int | None  # the deadline, for a ballot that ran out
+
+
+def iso(timestamp: int) -> str:
+    """``2026-12-02T01:00:07Z``: a Unix time in ISO 8601, in UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_kinds(kinds: Iterable[str] | None) -> frozenset[str] | None:
+    """The kinds to keep (None: all); InvalidInput naming an unknown one and the known ones."""
+    if not kinds:
+        return None
+    chosen = frozenset(kinds)
+    unknown = sorted(chosen - set(KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown timeline kind {', '.join(map(repr, unknown))}; the kinds are "
+            f"{', '.join(KINDS)}"
+        )
+    return chosen
+
+
+class Timeline:
+    """Reads pages of a model's timeline; see the module's docstring."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        reasons: VoteReasonService | None = None,
+        *,
+        windows_per_page: int = WINDOWS_PER_PAGE,
+    ) -> None:
+        self.ledger = ledger
+        self.reasons = reasons
+        self.windows_per_page = windows_per_page
+
+    def page(
+        self,
+        model_id: int,
+        *,
+        kinds: frozenset[str] | None = None,
+        from_block: int | None = None,
+        to_block: int | None = None,
+        cursor: Position | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> TimelinePage:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit is 1 to {MAX_LIMIT}, not {limit}")
+        model = self.ledger.model(model_id)  # RegistryUnknownModel if there is none
+        reader = self.ledger.history
+        latest = self.ledger.block_number()
+        for name, block in (("from_block", from_block), ("to_block", to_block)):
+            if block is not None and block > latest:
+                raise InvalidInput(f"{name} {block} is not mined yet; the latest block is {latest}")
+        if from_block is not None and to_block is not None and from_block > to_block:
+            raise InvalidInput(f"from_block {from_block} is after to_block {to_block}")
+        low = max(reader.start_block, from_block or 0)
+        high = latest if to_block is None else to_block
+        begin = max(Position(low, 0), cursor or Position(0, 0))
+
+        proposals = self._proposals(model_id, high)
+        numbers = {vid: n for n, vid in enumerate(proposals, start=1)}
+        rounds = self._rounds_opened(model_id, high)
+
+        found: list[Entry] = []
+        start = begin.block
+        windows = 0
+        while start <= high and windows < self.windows_per_page and len(found) < limit:
+            end = min(start + reader.page_blocks - 1, high)
+            versions = [v for v, block in proposals.items() if block <= end]
+            round_ids = [r for r, block in rounds.items() if block <= end]
+            events = self._window(model_id, versions, round_ids, start, end)
+            for entry in _entries(events, numbers=numbers, proposals=proposals):
+                if entry.position >= begin and (kinds is None or entry.kind in kinds):
+                    found.append(entry)
+            windows += 1
+            start = end + 1
+        if len(found) > limit:
+            next_cursor: Position | None = found[limit].position
+            found = found[:limit]
+        else:
+            next_cursor = Position(start, 0) if start <= high else None
+        self._complete(found)
+        return TimelinePage(
+            model_id=model_id,
+            model_name=model.name,
+            entries=found,
+            next_cursor=next_cursor,
+            from_block=low,
+            to_block=high,
+            limit=limit,
+        )
+
+    # ------------------------------------------------------------ reading
+
+    def _proposals(self, model_id: int, high: int) -> dict[int, int]:
+        """The model's version ids in proposal order, each with its proposal block."""
+        return {
+            int(e.args["versionId"]): e.block_number
+            for e in self.ledger.events(
+                contract="ModelRegistry",
+                event="VersionProposed",
+                topics=[None, uint_topic(model_id)],
+                to_block=high,
+                with_timestamps=False,
+            )
+        }
+
+    def _rounds_opened(self, model_id: int, high: int) -> dict[int, int]:
+        return {
+            int(e.args["roundId"]): e.block_number
+            for e in self.ledger.events(
+                contract="FederatedRounds",
+                event="RoundOpened",
+                topics=[None, uint_topic(model_id)],
+                to_block=high,
+                with_timestamps=False,
+            )
+        }
+
+    def _window(
+        self, model_id: int, versions: Sequence[int], rounds: Sequence[int], start: int, end: int
+    ) -> list[Event]:
+        """Every event of the model in blocks ``start`` .. ``end``, in chain order."""
+        model = uint_topic(model_id)
+        span: dict[str, Any] = {"from_block": start, "to_block": end}
+        events = [
+            *self.ledger.events(
+                contract="ModelRegistry", event=_MODEL_EVENTS, topics=[model], **span
+            ),
+            *self.ledger.events(
+                contract="ModelRegistry", event="VersionProposed", topics=[None, model], **span
+            ),
+            *self.ledger.events(
+                contract="FederatedRounds", event="RoundOpened", topics=[None, model], **span
+            ),
+        ]
+        for chunk in _chunks(versions):
+            events += self.ledger.events(
+                contract="ModelRegistry",
+                event=_VERSION_EVENTS,
+                topics=[[uint_topic(v) for v in chunk]],
+                **span,
+            )
+        for chunk in _chunks(rounds):
+            events += self.ledger.events(
+                contract="FederatedRounds",
+                event=_ROUND_EVENTS,
+                topics=[[uint_topic(r) for r in chunk]],
+                **span,
+            )
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+    def _complete(self, entries: list[Entry]) -> None:
+        """What a page's entries need beyond their window's events: votes' reasons, who
+        recorded an expired ballot, whom a finalized round included."""
+        reasons: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            if entry.kind == "vote_cast" and self.reasons is not None:
+                assert entry.version_id is not None
+                if entry.version_id not in reasons:
+                    reasons[entry.version_id] = dict(self.reasons.of_version(entry.version_id))
+                given = reasons[entry.version_id].get(str(entry.actor))
+                if given is not None:
+                    entry.details["reason"] = given.reason
+                    entry.details["reason_cid"] = given.cid
+            elif entry.kind in ("version_approved", "version_rejected") and entry.actor is None:
+                tx = self.ledger.w3.eth.get_transaction(entry.transaction_hash)  # type: ignore[arg-type]
+                entry.actor = str(tx["from"])
+            elif entry.kind == "round_finalized":
+                assert entry.round_id is not None
+                excluded = {x["participant"] for x in entry.details["excluded"]}
+                submitters = self.ledger.submitters(entry.round_id)
+                entry.details["included"] = sort_participants(
+                    [a for a in submitters if a not in excluded]
+                )
+
+
+def decision_of(ledger: Ledger, version: VersionRecord) -> Decision | None:
+    """How and when the version was decided; None while its ballot is open."""
+    ballot = version.ballot
+    if version.state is State.PROPOSED:
+        return None
+    if ballot.stored_state is State.PROPOSED:  # the window ended; nobody recorded it yet
+        return Decision(
+            state=State.REJECTED,
+            how="expired",
+            block=None,
+            timestamp=None,
+            transaction_hash=None,
+            deadline=ballot.deadline,
+            expired_at=ballot.deadline,
+        )
+    topic = uint_topic(version.version_id)
+    changed = next(
+        iter(
+            ledger.events(
+                contract="ModelRegistry",
+                event="VersionStateChanged",
+                topics=[topic],
+                from_block=version.proposed_block,
+            )
+        ),
+        None,
+    )
+    if changed is None:  # the chain holds the state but not its event: a pruned node
+        return None
+    by_vote = any(
+        e.transaction_hash == changed.transaction_hash
+        for e in ledger.events(
+            contract="ModelRegistry",
+            event="VoteCast",
+            topics=[topic],
+            from_block=changed.block_number,
+            to_block=changed.block_number,
+            with_timestamps=False,
+        )
+    )
+    state = State(int(changed.args["current"]))
+    if by_vote:
+        how = "quorum_reached" if state is State.APPROVED else "quorum_unreachable"
+    else:
+        how = "expired"  # finalizeVersion records a window that ended without approval
+    return Decision(
+        state=state,
+        how=how,
+        block=changed.block_number,
+        timestamp=changed.block_timestamp,
+        transaction_hash=changed.transaction_hash,
+        deadline=ballot.deadline,
+        expired_at=None if by_vote else ballot.deadline,
+    )
+
+
+# ---------------------------------------------------------------- decoding (pure)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), IDS_PER_QUERY):
+        yield ids[i : i + IDS_PER_QUERY]
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _rights(mask: int) -> list[str]:
+    return [
+        str(right.name).lower()
+        for right in (Rights.SUBMIT_UPDATES, Rights.READ_ARTIFACTS, Rights.MAINTAIN)
+        if mask & right
+    ]
+
+
+def _entries(
+    events: Sequence[Event], *, numbers: dict[int, int], proposals: dict[int, int]
+) -> list[Entry]:
+    """The entries of one window's events (in chain order), each transaction's events read
+    together: the deciding vote names who decided, the finalization whom it excluded."""
+    by_tx: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_tx[e.transaction_hash].append(e)
+    entries = []
+    for e in events:
+        entry = _entry(e, by_tx[e.transaction_hash], numbers)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _entry(e: Event, same_tx: list[Event], numbers: dict[int, int]) -> Entry | None:
+    a = e.args
+    base: dict[str, Any] = {
+        "block": e.block_number,
+        "log_index": e.log_index,
+        "timestamp": int(e.block_timestamp or 0),
+        "transaction_hash": e.transaction_hash,
+    }
+
+    def version(vid: int) -> dict[str, Any]:
+        return {"version_id": vid or None, "version_number": numbers.get(vid)}
+
+    match e.name:
+        case "ModelRegistered":
+            return Entry(
+                kind="model_registered",
+                actor=str(a["owner"]),
+                details={
+                    "name": a["name"],
+                    "owner": str(a["owner"]),
+                    "metadata_digest": _hex(a["metadataDigest"]),
+                    "restricted": bool(a["restricted"]),
+                },
+                **base,
+            )
+        case "ModelMetadataChanged":
+            return Entry(
+                kind="metadata_changed",
+                actor=str(a["by"]),
+                details={
+                    "previous_digest": _hex(a["previousDigest"]),
+                    "metadata_digest": _hex(a["metadataDigest"]),
+                },
+                **base,
+            )
+        case "ModelOwnershipTransferStarted":
+            cancelled = int(str(a["newOwner"]), 16) == 0
+            return Entry(
+                kind="ownership_transfer_cancelled" if cancelled else "ownership_transfer_proposed",
+                actor=str(a["previousOwner"]),
+                details={
+                    "owner": str(a["previousOwner"]),
+                    "pending_owner": None if cancelled else str(a["newOwner"]),
+                },
+                **base,
+            )
+        case "ModelOwnershipTransferred":
+            return Entry(
+                kind="ownership_transfer_accepted",
+                actor=str(a["newOwner"]),
+                details={"previous_owner": str(a["previousOwner"]), "owner": str(a["newOwner"])},
+                **base,
+            )
+        case "ReadPolicyChanged":
+            return Entry(
+                kind="read_policy_changed",
+                actor=str(a["by"]),
+                details={"restricted": bool(a["restricted"])},
+                **base,
+            )
+        case "RightsGranted" | "RightsRevoked":
+            return Entry(
+                kind="rights_granted" if e.name == "RightsGranted" else "rights_revoked",
+                actor=str(a["by"]),
+                details={
+                    "account": str(a["account"]),
+                    "rights": _rights(int(a["rights"])),
+                    "rights_mask": int(a["rights"]),
+                    "current": _rights(int(a["current"])),
+                    "current_mask": int(a["current"]),
+                },
+                **base,
+            )
+        case "AliasMoved":
+            previous = int(a["previousVersionId"])
+            return Entry(
+                kind="alias_moved",
+                actor=str(a["by"]),
+                **version(int(a["versionId"])),
+                details={
+                    "alias": alias_from_bytes32(a["aliasName"]),
+                    "cleared": int(a["versionId"]) == 0,
+                    "previous_version_id": previous or None,
+                    "previous_version_number": numbers.get(previous),
+                },
+                **base,
+            )
+        case "VersionProposed":
+            kind = VersionKind(int(a["kind"]))
+            parent = int(a["parentId"])
+            finalized = [x for x in same_tx if x.name == "RoundFinalized"]
+            return Entry(
+                kind="build_proposed" if kind is VersionKind.ACCELERATED else "version_proposed",
+                actor=str(a["proposer"]),
+                **version(int(a["versionId"])),
+                round_id=int(finalized[0].args["roundId"]) if finalized else None,
+                details={
+                    "version_kind": kind.name.lower(),
+                    "parent_id": parent or None,
+                    "parent_number": numbers.get(parent),
+                    "artifact_digest": _hex(a["artifactDigest"]),
+                    "metadata_digest": _hex(a["metadataDigest"]),
+                    "deadline": int(a["deadline"]),
+                    "deadline_time": iso(int(a["deadline"])),
+                    "required_votes": int(a["requiredVotes"]),
+                    "eligible_voters": int(a["eligibleVoters"]),
+                },
+                **base,
+            )
+        case "VoteCast":
+            return Entry(
+                kind="vote_cast",
+                actor=str(a["voter"]),
+                **version(int(a["versionId"])),
+                details={"support": Support(int(a["support"])).name.lower()},
+                **base,
+            )
+        case "VersionStateChanged":
+            vid = int(a["versionId"])
+            state = State(int(a["current"]))
+            votes = [x for x in same_tx if x.name == "VoteCast" and int(x.args["versionId"]) == vid]
+            if votes:
+                how = "quorum_reached" if state is State.APPROVED else "quorum_unreachable"
+            else:
+                how = "expired"
+            return Entry(
+                kind=f"version_{state.name.lower()}",
+                actor=str(votes[-1].args["voter"]) if votes else None,  # else: who recorded it
+                **version(vid),
+                details={
+                    "previous_state": State(int(a["previous"])).name.lower(),
+                    "state": state.name.lower(),
+                    "how": how,
+                },
+                **base,
+            )
+        case "RoundOpened":
+            return Entry(
+                kind="round_opened",
+                actor=str(a["by"]),
+                round_id=int(a["roundId"]),
+                details={
+                    "base_version_id": int(a["baseVersionId"]),
+                    "base_version_number": numbers.get(int(a["baseVersionId"])),
+                    "base_digest": _hex(a["baseDigest"]),
+                    "rule": rule_from_bytes32(a["rule"]),
+                    "params_digest": _hex(a["paramsDigest"]),
+                    "min_updates": int(a["minUpdates"]),
+                    "max_updates": int(a["maxUpdates"]),
+                    "submission_deadline": int(a["submissionDeadline"]),
+                    "submission_deadline_time": iso(int(a["submissionDeadline"])),
+                    "max_norm": int(a["maxNorm"]) / NORM_SCALE,
+                },
+                **base,
+            )
+        case "UpdateSubmitted":
+            return Entry(
+                kind="update_submitted",
+                actor=str(a["participant"]),
+                round_id=int(a["roundId"]),
+                details={
+                    "participant": str(a["participant"]),
+                    "update_digest": _hex(a["updateDigest"]),
+                    "sample_count": int(a["sampleCount"]),
+                    "index": int(a["index"]),
+                },
+                **base,
+            )
+        case "RoundClosed":
+            return Entry(
+                kind="round_closed",
+                actor=str(a["by"]),
+                round_id=int(a["roundId"]),
+                details={
+                    "reason": CloseReason(int(a["reason"])).name.lower(),
+                    "update_count": int(a["updateCount"]),
+                },
+                **base,
+            )
+        case "UpdateExcluded":
+            finalized = [x for x in same_tx if x.name == "RoundFinalized"]
+            return Entry(
+                kind="update_excluded",
+                actor=str(finalized[0].args["by"]) if finalized else None,
+                round_id=int(a["roundId"]),
+                details={
+                    "participant": str(a["participant"]),
+                    "reason": _exclusion(int(a["reason"])),
+                    "reason_code": int(a["reason"]),
+                },
+                **base,
+            )
+        case "RoundFinalized":
+            rid = int(a["roundId"])
+            return Entry(
+                kind="round_finalized",
+                actor=str(a["by"]),
+                round_id=rid,
+                **version(int(a["aggregateVersionId"])),
+                details={
+                    "aggregate_digest": _hex(a["aggregateDigest"]),
+                    "inclusion_root": _hex(a["inclusionRoot"]),
+                    "included_count": int(a["includedCount"]),
+                    "excluded_count": int(a["excludedCount"]),
+                    "included": [],  # filled from the chain's submitters (see _complete)
+                    "excluded": [
+                        {
+                            "participant": str(x.args["participant"]),
+                            "reason": _exclusion(int(x.args["reason"])),
+                        }
+                        for x in same_tx
+                        if x.name == "UpdateExcluded" and int(x.args["roundId"]) == rid
+                    ],
+                },
+                **base,
+            )
+        case "RoundCancelled":
+            return Entry(
+                kind="round_cancelled",
+                actor=str(a["by"]),
+                round_id=int(a["roundId"]),
+                details={"update_count": int(a["updateCount"])},
+                **base,
+            )
+    return None
+
+
+def _exclusion(code: int) -> str:
+    try:
+        return ExclusionReason(code).name.lower()
+    except ValueError:
+        return f"code {code}"
