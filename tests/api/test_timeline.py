@@ -17,7 +17,8 @@ import pytest
 from eth_utils import keccak
 
 from service.api.timeline_schemas import TimelineKind, entry_of_csv_row
-from service.domain.timeline import KINDS
+from service.chain.setup import connect_ledger
+from service.domain.timeline import KINDS, Position, Timeline
 from tests.api.conftest import (
     MEMBER2,
     MEMBER3,
@@ -439,3 +440,29 @@ def test_a_cursor_past_the_range_gives_an_empty_last_page(api: Api, story: Story
     latest = api.block_number()
     page = api.ok(f"/v1/models/{story.model_id}/timeline", params={"cursor": f"{latest + 5}:0"})
     assert (page["entries"], page["next_cursor"]) == ([], None)
+
+
+def test_a_page_scans_a_bounded_number_of_blocks_and_the_cursors_still_cover_everything(
+    api: Api, story: Story
+) -> None:
+    """The domain's Timeline on a real ledger with windows of 4 blocks and one window per page:
+    pages stop after 4 blocks, however few entries they hold, and their cursors still lead
+    through every entry once, in order."""
+    ledger = connect_ledger(api.stack.settings)
+    ledger.history.page_blocks = 4
+    timeline = Timeline(ledger, windows_per_page=1)
+    whole = everything(api, story.model_id)
+    low, high = whole[0]["block"], whole[-1]["block"]
+    seen: list[tuple[str, int, int]] = []
+    cursor, pages = None, 0
+    while True:
+        page = timeline.page(story.model_id, from_block=low, to_block=high, cursor=cursor)
+        pages += 1
+        assert all(e.block < (cursor or Position(low, 0)).block + 4 for e in page.entries)
+        seen += [(e.kind, e.block, e.log_index) for e in page.entries]
+        if page.next_cursor is None:
+            break
+        assert page.next_cursor > (cursor or Position(0, 0))
+        cursor = page.next_cursor
+    assert seen == [(e["kind"], e["block"], e["log_index"]) for e in whole]
+    assert pages == -(-(high - low + 1) // 4)
