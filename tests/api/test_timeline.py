@@ -35,6 +35,38 @@ from tests.api.test_rounds import PARTICIPANTS, Scene, file_of, open_round, roun
 from tests.api.test_rounds import tensors as update_tensors
 
 REASON = "beats the baseline on site B"
+OPENED = (
+    "RoundOpened(uint256,uint256,uint256,bytes32,bytes32,bytes32,uint256,uint256,uint256,"
+    "uint256,address)"
+)
+_REGISTRY = {
+    "model_registered": "ModelRegistered",
+    "metadata_changed": "ModelMetadataChanged",
+    "read_policy_changed": "ReadPolicyChanged",
+    "ownership_transfer_proposed": "ModelOwnershipTransferStarted",
+    "ownership_transfer_cancelled": "ModelOwnershipTransferStarted",
+    "ownership_transfer_accepted": "ModelOwnershipTransferred",
+    "rights_granted": "RightsGranted",
+    "rights_revoked": "RightsRevoked",
+    "version_proposed": "VersionProposed",
+    "build_proposed": "VersionProposed",
+    "vote_cast": "VoteCast",
+    "version_approved": "VersionStateChanged",
+    "version_rejected": "VersionStateChanged",
+    "alias_moved": "AliasMoved",
+}
+_ROUNDS = {
+    "round_opened": "RoundOpened",
+    "update_submitted": "UpdateSubmitted",
+    "round_closed": "RoundClosed",
+    "update_excluded": "UpdateExcluded",
+    "round_finalized": "RoundFinalized",
+    "round_cancelled": "RoundCancelled",
+}
+EVENT_OF = {k: ("ModelRegistry", e) for k, e in _REGISTRY.items()} | {
+    k: ("FederatedRounds", e) for k, e in _ROUNDS.items()
+}
+"""Each kind of entry and the event that records it."""
 
 
 @dataclass
@@ -45,6 +77,8 @@ class Story:
     expected: list[tuple[str, str | None, str]] = field(default_factory=list)  # kind, actor, tx
     versions: dict[str, int] = field(default_factory=dict)
     round_id: int = 0
+    robust_round_id: int = 0
+    cancelled_round_id: int = 0
 
     def saw(self, kind: str, actor: str | None, written: dict[str, Any]) -> None:
         self.expected.append((kind, actor, written["transaction"]["transaction_hash"]))
@@ -148,12 +182,7 @@ def story(api: Api) -> Story:
     scene = Scene(model_id=mid, base_version=v1, base_bytes=b"")
     round_ = open_round(api, scene, min_updates=2, max_updates=3)
     s.round_id = int(round_["round_id"])
-    opened_tx = _round_tx(
-        api,
-        s.round_id,
-        "RoundOpened(uint256,uint256,uint256,bytes32,bytes32,bytes32,uint256,uint256,uint256,uint256,address)",
-    )
-    s.expected.append(("round_opened", OWNER.address, opened_tx))
+    s.expected.append(("round_opened", OWNER.address, _round_tx(api, s.round_id, OPENED)))
     for p in PARTICIPANTS[:3]:
         r = _ok(submit(api, round_, p, file_of(update_tensors())), 201)
         tx = r["transaction"]["transaction_hash"]
@@ -163,6 +192,41 @@ def story(api: Api) -> Story:
     s.versions["aggregate"] = int(finalized["version_id"])
     s.saw("version_proposed", OWNER.address, finalized)
     s.saw("round_finalized", OWNER.address, finalized)
+
+    # a robust round leaves out a poisoned update; one more round is cancelled
+    for p in PARTICIPANTS[3:]:
+        s.saw(
+            "rights_granted",
+            OWNER.address,
+            _ok(api.change_rights("grant", mid, p.address, ["submit_updates"])),
+        )
+    robust = open_round(
+        api, scene, rule="multi-krum", params={"f": 1}, min_updates=5, max_updates=5,
+        max_norm=1000.0,
+    )  # fmt: skip
+    s.robust_round_id = int(robust["round_id"])
+    s.expected.append(("round_opened", OWNER.address, _round_tx(api, s.robust_round_id, OPENED)))
+    poisoned = {k: x * -400 for k, x in update_tensors(0.01).items()}
+    arrays = [update_tensors(0.01) for _ in range(4)] + [poisoned]
+    for p, update in zip(PARTICIPANTS, arrays, strict=True):
+        r = _ok(submit(api, robust, p, file_of(update)), 201)
+        s.expected.append(("update_submitted", p.address, r["transaction"]["transaction_hash"]))
+    s.expected.append(
+        ("round_closed", PARTICIPANTS[4].address, r["transaction"]["transaction_hash"])
+    )
+    finalized = _ok(round_action(api, "FinalizeRound", s.robust_round_id))
+    s.versions["robust"] = int(finalized["version_id"])
+    s.saw("update_excluded", OWNER.address, finalized)
+    s.saw("version_proposed", OWNER.address, finalized)
+    s.saw("round_finalized", OWNER.address, finalized)
+    cancelled = open_round(api, scene)
+    s.cancelled_round_id = int(cancelled["round_id"])
+    s.expected.append(("round_opened", OWNER.address, _round_tx(api, s.cancelled_round_id, OPENED)))
+    s.saw(
+        "round_cancelled",
+        OWNER.address,
+        _ok(round_action(api, "CancelRound", s.cancelled_round_id)),
+    )
 
     # ownership: proposed, cancelled, proposed again and accepted; then the new owner's policy
     def transfer(to: str) -> dict[str, Any]:
@@ -236,13 +300,14 @@ def test_the_timeline_lists_everything_in_block_order_with_actor_block_and_trans
     positions = [(e["block"], e["log_index"]) for e in entries]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
 
-    registry = api.ok("/v1/info")["contracts"]
-    addresses = {registry[c]["address"].lower() for c in ("ModelRegistry", "FederatedRounds")}
+    ledger = connect_ledger(api.stack.settings)
     for e in entries:
         receipt = api.rpc("eth_getTransactionReceipt", e["transaction_hash"])
         assert int(receipt["blockNumber"], 16) == e["block"], e
         log = next(x for x in receipt["logs"] if int(x["logIndex"], 16) == e["log_index"])
-        assert log["address"].lower() in addresses
+        contract, event = EVENT_OF[e["kind"]]
+        assert log["address"].lower() == ledger.contracts[contract].address.lower(), e
+        assert log["topics"][0] == "0x" + ledger.history.topic_of(contract, event).hex(), e
         assert e["timestamp"] == api.block_timestamp(e["block"])
         assert e["time"] == _iso(e["timestamp"])
 
@@ -293,26 +358,49 @@ def test_each_kind_says_what_happened(api: Api, story: Story) -> None:
     )
     assert moved["details"]["previous_version_id"] is None
 
-    (opened,) = by_kind["round_opened"]
-    assert opened["round_id"] == story.round_id
+    rounds = (story.round_id, story.robust_round_id, story.cancelled_round_id)
+    assert [e["round_id"] for e in by_kind["round_opened"]] == list(rounds)
+    opened = by_kind["round_opened"][0]
     assert (opened["details"]["base_version_id"], opened["details"]["rule"]) == (
         v["base"],
         "fedavg",
     )
-    assert [e["details"]["index"] for e in by_kind["update_submitted"]] == [0, 1, 2]
-    (closed,) = by_kind["round_closed"]
-    assert closed["details"] == {"reason": "max_updates_reached", "update_count": 3}
-    (final,) = by_kind["round_finalized"]
-    assert final["version_id"] == v["aggregate"]
+    assert by_kind["round_opened"][1]["details"]["rule"] == "multi-krum"
+    assert [(e["round_id"], e["details"]["index"]) for e in by_kind["update_submitted"]] == [
+        *((story.round_id, i) for i in range(3)),
+        *((story.robust_round_id, i) for i in range(5)),
+    ]
+    assert [(e["round_id"], e["details"]) for e in by_kind["round_closed"]] == [
+        (story.round_id, {"reason": "max_updates_reached", "update_count": 3}),
+        (story.robust_round_id, {"reason": "max_updates_reached", "update_count": 5}),
+    ]
+    final, robust = by_kind["round_finalized"]
+    assert (final["round_id"], final["version_id"]) == (story.round_id, v["aggregate"])
     assert final["details"]["included_count"] == 3 and final["details"]["excluded"] == []
     assert sorted(final["details"]["included"]) == sorted(p.address for p in PARTICIPANTS[:3])
+    assert (robust["round_id"], robust["version_id"]) == (story.robust_round_id, v["robust"])
+    assert robust["version_number"] == 6
+    assert robust["details"]["excluded"] == [
+        {"participant": PARTICIPANTS[4].address, "reason": "not_selected"}
+    ]
+    assert sorted(robust["details"]["included"]) == sorted(p.address for p in PARTICIPANTS[:4])
+    (excluded,) = by_kind["update_excluded"]
+    assert (excluded["round_id"], excluded["details"]) == (
+        story.robust_round_id,
+        {"participant": PARTICIPANTS[4].address, "reason": "not_selected", "reason_code": 1},
+    )
+    (cancelled,) = by_kind["round_cancelled"]
+    assert (cancelled["round_id"], cancelled["details"]) == (
+        story.cancelled_round_id,
+        {"update_count": 0},
+    )
 
     proposed_owner = by_kind["ownership_transfer_proposed"][-1]["details"]
     assert proposed_owner == {"owner": OWNER.address, "pending_owner": MEMBER2.address}
     (accepted,) = by_kind["ownership_transfer_accepted"]
     assert accepted["details"] == {"previous_owner": OWNER.address, "owner": MEMBER2.address}
     assert by_kind["read_policy_changed"][0]["details"] == {"restricted": True}
-    assert set(get_args(TimelineKind)) == set(KINDS)
+    assert set(get_args(TimelineKind)) == set(KINDS) == set(EVENT_OF)
 
 
 def test_a_version_shows_the_block_and_time_of_its_decision(api: Api, story: Story) -> None:
@@ -354,7 +442,8 @@ def test_kind_and_block_filters(api: Api, story: Story) -> None:
     votes = everything(api, story.model_id, kind="vote_cast")
     assert votes == [e for e in entries if e["kind"] == "vote_cast"]
     two = everything(api, story.model_id, kind=["round_opened", "round_finalized"])
-    assert [e["kind"] for e in two] == ["round_opened", "round_finalized"]
+    assert [e["kind"] for e in two] == ["round_opened", "round_finalized"] * 2 + ["round_opened"]
+    assert two == [e for e in entries if e["kind"] in ("round_opened", "round_finalized")]
 
     low, high = entries[3]["block"], entries[-4]["block"]
     ranged = everything(api, story.model_id, from_block=low, to_block=high)
