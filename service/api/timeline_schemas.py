@@ -31,6 +31,7 @@ TimelineKind = Literal[
     "vote_cast",
     "version_approved",
     "version_rejected",
+    "ballot_expired",
     "alias_moved",
     "round_opened",
     "update_submitted",
@@ -65,7 +66,10 @@ DETAILS_HELP = (
     "(version_kind, parent_id, parent_number, artifact_digest, metadata_digest, deadline, "
     "deadline_time, required_votes, eligible_voters); vote_cast (support, and reason, "
     "reason_cid if the voter signed one); version_approved / version_rejected (previous_state, "
-    "state, how: quorum_reached, quorum_unreachable or expired); alias_moved (alias, cleared, "
+    "state, how: quorum_reached, quorum_unreachable or expired); ballot_expired (deadline, "
+    "deadline_time, state, recorded_block, recorded_transaction: a ballot that ran out, at the "
+    "first block past its deadline; no event records it, so no transaction); alias_moved "
+    "(alias, cleared, "
     "previous_version_id, previous_version_number); round_opened (base_version_id, "
     "base_version_number, base_digest, rule, params_digest, min_updates, max_updates, "
     "submission_deadline, submission_deadline_time, max_norm); update_submitted (participant, "
@@ -85,10 +89,13 @@ class TimelineEntryPublic(BaseModel):
         "ballot decided by its window's end, the account that recorded it"
     )
     block: int
-    log_index: int
+    log_index: int = Field(
+        description="the event's index in its block; negative for ballot_expired (no event; "
+        "before the block's events)"
+    )
     timestamp: int
     time: datetime = Field(description="the block's time, ISO 8601 in UTC")
-    transaction_hash: str
+    transaction_hash: str | None = Field(description="null for ballot_expired (no event)")
     version_id: int | None = None
     version_number: int | None = Field(
         default=None, description="the version's number within the model (model@number)"
@@ -118,7 +125,8 @@ class TimelinePagePublic(BaseModel):
     model_name: str
     entries: list[TimelineEntryPublic]
     next_cursor: str | None = Field(
-        description="BLOCK:LOG_INDEX where the next page starts (pass it as cursor); null once "
+        description="BLOCK:LOG_INDEX (or BLOCK: the block's start) where the next page starts "
+        "(pass it as cursor); null once "
         "the block range is exhausted. A page may hold fewer than limit entries (even none) "
         "and still have a next one: each page scans a bounded number of blocks"
     )

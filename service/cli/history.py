@@ -158,6 +158,13 @@ def summary(e: TimelineEntryPublic, model: str) -> str:
         case "version_approved" | "version_rejected":
             how = str(d["how"]).replace("_", " ")
             return f"{v(e.version_number, e.version_id)} {d['state']} ({how})"
+        case "ballot_expired":
+            recorded = d["recorded_block"]
+            said = f"recorded at block {recorded}" if recorded else "no event; not recorded yet"
+            return (
+                f"{v(e.version_number, e.version_id)} ballot expired at "
+                f"{render.when(d['deadline'])} without approval: rejected ({said})"
+            )
         case "alias_moved":
             target = "cleared" if d["cleared"] else f"-> {v(e.version_number, e.version_id)}"
             return f"{d['alias']} {target}"

@@ -69,6 +69,7 @@ KINDS: tuple[str, ...] = (
     "vote_cast",
     "version_approved",
     "version_rejected",
+    "ballot_expired",
     "alias_moved",
     "round_opened",
     "update_submitted",
@@ -104,29 +105,36 @@ _ROUND_EVENTS = (
     "RoundFinalized",
     "RoundCancelled",
 )
-_CURSOR_RE = re.compile(r"^(\d{1,15}):(\d{1,9})$")
+_CURSOR_RE = re.compile(r"^(\d{1,15})(?::(-?\d{1,9}))?$")
+BLOCK_START = -(2**31)
+"""The log index of a block's start: before its expired ballots (negative log indexes, which
+no event has) and its events."""
 
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """Where an entry is on the chain: its block and its log index in that block."""
+    """Where an entry is on the chain: its block and its log index in that block (an expired
+    ballot's entry, which has no event, sorts before the block's events with a negative one)."""
 
     block: int
-    log_index: int
+    log_index: int = BLOCK_START
 
     def __str__(self) -> str:
-        return f"{self.block}:{self.log_index}"
+        return (
+            str(self.block) if self.log_index == BLOCK_START else f"{self.block}:{self.log_index}"
+        )
 
     @classmethod
     def parse(cls, text: str) -> Position:
-        """``1234:5`` as a Position; InvalidInput saying the form otherwise."""
+        """``1234:5``, ``1234:-1`` or ``1234`` (the block's start) as a Position; InvalidInput
+        saying the form otherwise."""
         match = _CURSOR_RE.match(text)
         if match is None:
             raise InvalidInput(
-                f"cursor {text!r} is not BLOCK:LOG_INDEX (two whole numbers, e.g. 1234:0): "
+                f"cursor {text!r} is not BLOCK:LOG_INDEX or BLOCK (whole numbers, e.g. 1234:0): "
                 "pass the next_cursor of the previous page as it is"
             )
-        return cls(int(match[1]), int(match[2]))
+        return cls(int(match[1]), BLOCK_START if match[2] is None else int(match[2]))
 
 
 @dataclass(kw_only=True)
@@ -137,7 +145,7 @@ class Entry:
     block: int
     log_index: int
     timestamp: int
-    transaction_hash: str
+    transaction_hash: str | None  # None: an expired ballot, which no event records
     actor: str | None
     version_id: int | None = None
     version_number: int | None = None
@@ -205,6 +213,7 @@ class Timeline:
         self.ledger = ledger
         self.reasons = reasons
         self.windows_per_page = windows_per_page
+        self._times: dict[int, int] = {}  # block number -> time, for one page
 
     def page(
         self,
@@ -228,10 +237,11 @@ class Timeline:
             raise InvalidInput(f"from_block {from_block} is after to_block {to_block}")
         low = max(reader.start_block, from_block or 0)
         high = latest if to_block is None else to_block
-        begin = max(Position(low, 0), cursor or Position(0, 0))
+        begin = max(Position(low), cursor or Position(0))
 
         proposals = self._proposals(model_id, high)
         numbers = {vid: n for n, vid in enumerate(proposals, start=1)}
+        self._times = {}
         rounds = self._rounds_opened(model_id, high)
 
         found: list[Entry] = []
@@ -239,10 +249,16 @@ class Timeline:
         windows = 0
         while start <= high and windows < self.windows_per_page and len(found) < limit:
             end = min(start + reader.page_blocks - 1, high)
-            versions = [v for v, block in proposals.items() if block <= end]
+            versions = [v for v, (block, _) in proposals.items() if block <= end]
             round_ids = [r for r, block in rounds.items() if block <= end]
             events = self._window(model_id, versions, round_ids, start, end)
-            for entry in _entries(events, numbers=numbers, proposals=proposals):
+            entries = _entries(events, numbers=numbers)
+            if kinds is None or "ballot_expired" in kinds:
+                entries = sorted(
+                    [*self._expiries(proposals, numbers, start, end, high), *entries],
+                    key=lambda e: e.position,
+                )
+            for entry in entries:
                 if entry.position >= begin and (kinds is None or entry.kind in kinds):
                     found.append(entry)
             windows += 1
@@ -251,7 +267,7 @@ class Timeline:
             next_cursor: Position | None = found[limit].position
             found = found[:limit]
         else:
-            next_cursor = Position(start, 0) if start <= high else None
+            next_cursor = Position(start) if start <= high else None
         self._complete(found)
         return TimelinePage(
             model_id=model_id,
@@ -265,10 +281,11 @@ class Timeline:
 
     # ------------------------------------------------------------ reading
 
-    def _proposals(self, model_id: int, high: int) -> dict[int, int]:
-        """The model's version ids in proposal order, each with its proposal block."""
+    def _proposals(self, model_id: int, high: int) -> dict[int, tuple[int, int]]:
+        """The model's version ids in proposal order, each with its proposal block and its
+        ballot's deadline."""
         return {
-            int(e.args["versionId"]): e.block_number
+            int(e.args["versionId"]): (e.block_number, int(e.args["deadline"]))
             for e in self.ledger.events(
                 contract="ModelRegistry",
                 event="VersionProposed",
@@ -323,6 +340,87 @@ class Timeline:
             )
         return sorted(events, key=lambda e: (e.block_number, e.log_index))
 
+    def _time(self, block: int) -> int:
+        if block not in self._times:
+            self._times[block] = self.ledger.history.block_timestamp(block)
+        return self._times[block]
+
+    def _expiries(
+        self,
+        proposals: dict[int, tuple[int, int]],
+        numbers: dict[int, int],
+        start: int,
+        end: int,
+        high: int,
+    ) -> list[Entry]:
+        """The ballots of the model that ran out without a decision in blocks ``start`` ..
+        ``end``: each at the first block whose time is past its deadline (from then on the
+        contract reads the version as Rejected), before that block's events. Such an expiry
+        emits nothing; a later ``finalizeVersion`` records it (``recorded_block``)."""
+        before = self._time(start - 1) if start > 0 else -1
+        last = self._time(end)
+        candidates = {
+            v: deadline
+            for v, (block, deadline) in proposals.items()
+            if block <= end and before <= deadline < last
+        }
+        if not candidates:
+            return []
+        decided: dict[int, Event] = {}
+        for chunk in _chunks(list(candidates)):
+            for e in self.ledger.events(
+                contract="ModelRegistry",
+                event="VersionStateChanged",
+                topics=[[uint_topic(v) for v in chunk]],
+                from_block=min(proposals[v][0] for v in chunk),
+                to_block=high,
+            ):
+                decided.setdefault(int(e.args["versionId"]), e)
+        by_block: dict[int, list[int]] = defaultdict(list)
+        for v, deadline in sorted(candidates.items()):
+            change = decided.get(v)
+            if change is not None and int(change.block_timestamp or 0) <= deadline:
+                continue  # decided by its votes in time
+            by_block[self._first_block_after(deadline, start, end)].append(v)
+        entries = []
+        for block, versions in by_block.items():
+            for i, v in enumerate(versions):
+                deadline = candidates[v]
+                change = decided.get(v)
+                entries.append(
+                    Entry(
+                        kind="ballot_expired",
+                        block=block,
+                        log_index=i - len(versions),  # -n .. -1: before the block's events
+                        timestamp=self._time(block),
+                        transaction_hash=None,
+                        actor=None,
+                        version_id=v,
+                        version_number=numbers.get(v),
+                        details={
+                            "deadline": deadline,
+                            "deadline_time": iso(deadline),
+                            "state": "rejected",
+                            "recorded_block": None if change is None else change.block_number,
+                            "recorded_transaction": (
+                                None if change is None else change.transaction_hash
+                            ),
+                        },
+                    )
+                )
+        return entries
+
+    def _first_block_after(self, deadline: int, low: int, high: int) -> int:
+        """The first block in ``low`` .. ``high`` whose time is past ``deadline`` (the caller
+        knows there is one: ``high``'s)."""
+        while low < high:
+            middle = (low + high) // 2
+            if self._time(middle) > deadline:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
     def _complete(self, entries: list[Entry]) -> None:
         """What a page's entries need beyond their window's events: votes' reasons, who
         recorded an expired ballot, whom a finalized round included."""
@@ -337,6 +435,7 @@ class Timeline:
                     entry.details["reason"] = given.reason
                     entry.details["reason_cid"] = given.cid
             elif entry.kind in ("version_approved", "version_rejected") and entry.actor is None:
+                assert entry.transaction_hash is not None
                 tx = self.ledger.w3.eth.get_transaction(entry.transaction_hash)  # type: ignore[arg-type]
                 entry.actor = str(tx["from"])
             elif entry.kind == "round_finalized":
@@ -424,9 +523,7 @@ def _rights(mask: int) -> list[str]:
     ]
 
 
-def _entries(
-    events: Sequence[Event], *, numbers: dict[int, int], proposals: dict[int, int]
-) -> list[Entry]:
+def _entries(events: Sequence[Event], *, numbers: dict[int, int]) -> list[Entry]:
     """The entries of one window's events (in chain order), each transaction's events read
     together: the deciding vote names who decided, the finalization whom it excluded."""
     by_tx: dict[str, list[Event]] = defaultdict(list)

@@ -77,6 +77,7 @@ class Story:
     expected: list[tuple[str, str | None, str]] = field(default_factory=list)  # kind, actor, tx
     versions: dict[str, int] = field(default_factory=dict)
     round_id: int = 0
+    expiry_block: int = 0
     robust_round_id: int = 0
     cancelled_round_id: int = 0
 
@@ -155,7 +156,9 @@ def story(api: Api) -> Story:
     v3 = s.versions["expired"] = int(expiring["version"]["version_id"])
     s.saw("version_proposed", OWNER.address, expiring)
     period = int(api.ok("/v1/consortium")["voting_period_s"])
-    api.increase_time(period + 60)
+    api.increase_time(period + 60)  # one empty block, the first past both ballots' deadlines
+    s.expiry_block = api.block_number()
+    s.expected += [("ballot_expired", None, None)] * 2  # the build's, then v3's: no events
     unrecorded = api.ok(f"/v1/versions/{v3}")
     assert unrecorded["state"] == "rejected"
     deadline = int(expiring["version"]["ballot"]["deadline"])
@@ -302,14 +305,19 @@ def test_the_timeline_lists_everything_in_block_order_with_actor_block_and_trans
 
     ledger = connect_ledger(api.stack.settings)
     for e in entries:
+        assert e["timestamp"] == api.block_timestamp(e["block"])
+        assert e["time"] == _iso(e["timestamp"])
+        if e["kind"] == "ballot_expired":  # no event: the first block past the deadline
+            assert e["block"] == story.expiry_block and e["log_index"] < 0
+            deadline = e["details"]["deadline"]
+            assert api.block_timestamp(e["block"] - 1) <= deadline < e["timestamp"]
+            continue
         receipt = api.rpc("eth_getTransactionReceipt", e["transaction_hash"])
         assert int(receipt["blockNumber"], 16) == e["block"], e
         log = next(x for x in receipt["logs"] if int(x["logIndex"], 16) == e["log_index"])
         contract, event = EVENT_OF[e["kind"]]
         assert log["address"].lower() == ledger.contracts[contract].address.lower(), e
         assert log["topics"][0] == "0x" + ledger.history.topic_of(contract, event).hex(), e
-        assert e["timestamp"] == api.block_timestamp(e["block"])
-        assert e["time"] == _iso(e["timestamp"])
 
 
 def test_each_kind_says_what_happened(api: Api, story: Story) -> None:
@@ -349,6 +357,29 @@ def test_each_kind_says_what_happened(api: Api, story: Story) -> None:
     assert (approved["version_id"], approved["details"]["how"]) == (v["base"], "quorum_reached")
     rejected = {e["version_id"]: e["details"]["how"] for e in by_kind["version_rejected"]}
     assert rejected == {v["rejected"]: "quorum_unreachable", v["expired"]: "expired"}
+
+    recorded = by_kind["version_rejected"][-1]
+    assert recorded["version_id"] == v["expired"]
+    expired = [(e["version_id"], e["log_index"], e["details"]) for e in by_kind["ballot_expired"]]
+    deadlines = {p["version_id"]: p["details"]["deadline"] for p in by_kind["version_proposed"]}
+    deadlines[v["build"]] = by_kind["build_proposed"][0]["details"]["deadline"]
+    assert expired == [
+        (
+            version_id,
+            index,
+            {
+                "deadline": deadlines[version_id],
+                "deadline_time": _iso(deadlines[version_id]),
+                "state": "rejected",
+                "recorded_block": block,
+                "recorded_transaction": tx,
+            },
+        )
+        for version_id, index, block, tx in (
+            (v["build"], -2, None, None),
+            (v["expired"], -1, recorded["block"], recorded["transaction_hash"]),
+        )
+    ]
 
     (moved,) = by_kind["alias_moved"]
     assert (moved["details"]["alias"], moved["version_id"], moved["version_number"]) == (
@@ -400,7 +431,7 @@ def test_each_kind_says_what_happened(api: Api, story: Story) -> None:
     (accepted,) = by_kind["ownership_transfer_accepted"]
     assert accepted["details"] == {"previous_owner": OWNER.address, "owner": MEMBER2.address}
     assert by_kind["read_policy_changed"][0]["details"] == {"restricted": True}
-    assert set(get_args(TimelineKind)) == set(KINDS) == set(EVENT_OF)
+    assert set(get_args(TimelineKind)) == set(KINDS) == {*EVENT_OF, "ballot_expired"}
 
 
 def test_a_version_shows_the_block_and_time_of_its_decision(api: Api, story: Story) -> None:
@@ -439,8 +470,9 @@ def test_a_version_shows_the_block_and_time_of_its_decision(api: Api, story: Sto
 
 def test_kind_and_block_filters(api: Api, story: Story) -> None:
     entries = everything(api, story.model_id)
-    votes = everything(api, story.model_id, kind="vote_cast")
-    assert votes == [e for e in entries if e["kind"] == "vote_cast"]
+    for kind in ("vote_cast", "ballot_expired"):
+        only = everything(api, story.model_id, kind=kind)
+        assert only and only == [e for e in entries if e["kind"] == kind]
     two = everything(api, story.model_id, kind=["round_opened", "round_finalized"])
     assert [e["kind"] for e in two] == ["round_opened", "round_finalized"] * 2 + ["round_opened"]
     assert two == [e for e in entries if e["kind"] in ("round_opened", "round_finalized")]
@@ -505,7 +537,8 @@ def test_an_unknown_model_is_404(api: Api) -> None:
     [
         ({"kind": "vote"}, "kind"),
         ({"kind": ["vote_cast", "exploded"]}, "kind"),
-        ({"cursor": "12"}, "BLOCK:LOG_INDEX"),
+        ({"cursor": "12:"}, "BLOCK:LOG_INDEX"),
+        ({"cursor": "1:2:3"}, "BLOCK:LOG_INDEX"),
         ({"cursor": "a:b"}, "BLOCK:LOG_INDEX"),
         ({"from_block": 9, "to_block": 3}, "from_block 9 is after to_block 3"),
         ({"to_block": 10**12}, "not mined yet"),

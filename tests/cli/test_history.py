@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from service.api.timeline_schemas import entry_of_csv_row
+from service.api.timeline_schemas import TimelineEntryPublic, entry_of_csv_row
+from service.cli.history import summary
 from service.client import GovLedgerClient
 from tests.cli.conftest import Cli, approved_version, safetensors_bytes, unique
 from tests.stack import Stack
@@ -169,3 +171,25 @@ def test_an_open_version_shows_no_decision(
     assert (shown["state"], shown["decision"]) == ("proposed", None)
     table = cli("versions", "show", str(open_.version.version_id)).stdout
     assert "decided" not in table
+
+
+def test_an_expired_ballot_reads_as_such_in_the_table() -> None:
+    """The table's words for an entry no event records (the API test checks the entry)."""
+    entry = TimelineEntryPublic(
+        kind="ballot_expired",
+        actor=None,
+        block=40,
+        log_index=-1,
+        timestamp=1_800_000_100,
+        time=datetime.fromtimestamp(1_800_000_100, UTC),
+        transaction_hash=None,
+        version_id=7,
+        version_number=3,
+        details={"deadline": 1_800_000_000, "recorded_block": None},
+    )
+    assert summary(entry, "digits") == (
+        "digits@3 ballot expired at 2027-01-15 08:00:00 UTC without approval: rejected "
+        "(no event; not recorded yet)"
+    )
+    recorded = entry.model_copy(update={"details": {**entry.details, "recorded_block": 52}})
+    assert summary(recorded, "digits").endswith("(recorded at block 52)")

@@ -68,7 +68,8 @@ def get_timeline(
         str | None,
         Query(
             max_length=40,
-            description="BLOCK:LOG_INDEX where the page starts: the previous page's next_cursor",
+            description="where the page starts (inclusive): the previous page's next_cursor, "
+            "BLOCK:LOG_INDEX or BLOCK (the block's start)",
             examples=["120:0"],
         ),
     ] = None,
