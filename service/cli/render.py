@@ -129,7 +129,7 @@ def voting(v: VersionPublic) -> str:
 
 def decided(d: VersionDecisionPublic) -> str:
     """``approved at block 812, 2026-12-01 20:31:05 UTC (quorum reached)``; an expired ballot
-    nobody recorded: ``rejected: expired at 2026-12-04 20:30:00 UTC (no event; the contract's
+    nobody recorded: ``rejected: expired at 2026-12-04 20:30:00 UTC (no event yet; the contract's
     rule)``."""
     how = d.how.replace("_", " ")
     if d.block_number is None:

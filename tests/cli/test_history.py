@@ -15,8 +15,10 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from service.api.schemas import VersionDecisionPublic
 from service.api.timeline_schemas import TimelineEntryPublic, entry_of_csv_row
 from service.cli.history import summary
+from service.cli.render import decided
 from service.client import GovLedgerClient
 from tests.cli.conftest import Cli, approved_version, safetensors_bytes, unique
 from tests.stack import Stack
@@ -193,3 +195,29 @@ def test_an_expired_ballot_reads_as_such_in_the_table() -> None:
     )
     recorded = entry.model_copy(update={"details": {**entry.details, "recorded_block": 52}})
     assert summary(recorded, "digits").endswith("(recorded at block 52)")
+
+
+def test_versions_show_words_a_decision_and_an_unrecorded_expiry() -> None:
+    recorded = VersionDecisionPublic(
+        state="approved",
+        how="quorum_reached",
+        block_number=812,
+        timestamp=1_800_000_000,
+        time=datetime.fromtimestamp(1_800_000_000, UTC),
+        transaction_hash="0x" + "ab" * 32,
+        deadline=1_800_003_600,
+    )
+    assert decided(recorded) == "approved at block 812, 2027-01-15 08:00:00 UTC (quorum reached)"
+    expired = VersionDecisionPublic(
+        state="rejected",
+        how="expired",
+        block_number=None,
+        timestamp=None,
+        time=None,
+        transaction_hash=None,
+        deadline=1_800_003_600,
+        expired_at=datetime.fromtimestamp(1_800_003_600, UTC),
+    )
+    assert decided(expired) == (
+        "rejected: expired at 2027-01-15 09:00:00 UTC (no event yet; the contract's rule)"
+    )
