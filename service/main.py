@@ -30,6 +30,7 @@ from service.api.routes import (
     predictions,
     rights,
     rounds,
+    timeline,
     version_documents,
     version_refs,
     versions,
@@ -153,7 +154,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
     install_metrics(app, metrics)
     for module in (
         health, actions, models, metadata, versions, aliases, rights, members, artifacts, auth,
-        builds, evaluation, predictions, rounds, version_refs, version_documents, ballots,
+        builds, evaluation, predictions, rounds, version_refs, version_documents, ballots, timeline,
     ):  # fmt: skip
         app.include_router(module.router)
     _document_problems(app)

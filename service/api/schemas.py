@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -343,6 +344,26 @@ class BallotPublic(BaseModel):
         )
 
 
+class VersionDecisionPublic(BaseModel):
+    """When and how a version's ballot was decided: the VersionStateChanged event's block, time
+    and transaction; an expired ballot that nobody recorded yet has no event (block null) and
+    is Rejected from its deadline on, by the contract's rule."""
+
+    state: StateName
+    how: Literal["quorum_reached", "quorum_unreachable", "expired"] = Field(
+        description="quorum_reached / quorum_unreachable: decided by the vote in the same "
+        "transaction; expired: the voting window ended without approval"
+    )
+    block_number: int | None = Field(description="null for an expired ballot not yet recorded")
+    timestamp: int | None
+    time: datetime | None = Field(description="the block's time, ISO 8601 in UTC")
+    transaction_hash: str | None
+    deadline: int = Field(description="the ballot's last second for votes (inclusive)")
+    expired_at: datetime | None = Field(
+        default=None, description="for a ballot that ran out: its deadline, ISO 8601 in UTC"
+    )
+
+
 class VersionPublic(BaseModel):
     version_id: int = Field(description="the version's id on chain, unique across models")
     model_id: int
@@ -364,6 +385,11 @@ class VersionPublic(BaseModel):
     proposer: str
     proposed_block: int
     ballot: BallotPublic
+    decision: VersionDecisionPublic | None = Field(
+        default=None,
+        description="when and how the ballot was decided (null while it is open); given by the "
+        "single-version reads (by id, number or reference), null in lists",
+    )
 
     @classmethod
     def of(

@@ -8,7 +8,7 @@ so that public RPC endpoints with getLogs limits work too.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -56,14 +56,15 @@ class EventReader:
         self,
         *,
         contract: str | None = None,
-        event: str | None = None,
+        event: str | Sequence[str] | None = None,
         topics: list[Any] | None = None,
         from_block: int | None = None,
         to_block: BlockIdentifier = "latest",
         with_timestamps: bool = True,
     ) -> Iterator[Event]:
         """Events in chain order. ``topics`` are the indexed arguments after the event's topic
-        (each a 32-byte value or None for any)."""
+        (each a 32-byte value, a list of them for any of these, or None for any); ``event``
+        may name several events of the contract (any of them)."""
         addresses = (
             [self.contracts[contract].address]
             if contract
@@ -73,7 +74,9 @@ class EventReader:
         if event is not None:
             if contract is None:
                 raise ValueError("an event filter needs its contract")
-            topic_filter = [self.topic_of(contract, event), *(topics or [])]
+            names = [event] if isinstance(event, str) else list(event)
+            first = [self.topic_of(contract, name) for name in names]
+            topic_filter = [first[0] if len(first) == 1 else first, *(topics or [])]
         last = self._resolve(to_block)
         start = self.start_block if from_block is None else max(from_block, self.start_block)
         while start <= last:

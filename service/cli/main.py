@@ -17,6 +17,7 @@ from service.cli import (
     ballots,
     chain,
     convert,
+    history,
     keys,
     members,
     models,
@@ -121,6 +122,7 @@ for func, name in (
     (accelerate.predict, "predict"),
     (ballots.ballots, "ballots"),
     (convert.convert, "convert"),
+    (history.history, "history"),
 ):
     command(app, name)(func)
 

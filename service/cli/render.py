@@ -17,6 +17,7 @@ from service.api.schemas import (
     ProposalPublic,
     RightsPublic,
     TransactionPublic,
+    VersionDecisionPublic,
     VersionPublic,
     VotePublic,
 )
@@ -126,6 +127,16 @@ def voting(v: VersionPublic) -> str:
     return f"open until {until(v.ballot.deadline)}"
 
 
+def decided(d: VersionDecisionPublic) -> str:
+    """``approved at block 812, 2026-12-01 20:31:05 UTC (quorum reached)``; an expired ballot
+    nobody recorded: ``rejected: expired at 2026-12-04 20:30:00 UTC (no event yet; the contract's
+    rule)``."""
+    how = d.how.replace("_", " ")
+    if d.block_number is None:
+        return f"{d.state}: expired at {when(d.deadline)} (no event yet; the contract's rule)"
+    return f"{d.state} at block {d.block_number}, {when(d.timestamp)} ({how})"
+
+
 def version(
     v: VersionPublic,
     *,
@@ -148,6 +159,7 @@ def version(
         ("votes", tally(v.ballot)),
         ("required for votes", f"{v.ballot.required} of {v.ballot.eligible} members"),
         ("voting", voting(v)),
+        *([("decided", decided(v.decision))] if v.decision else []),
         *extra,
     ]
     if size is not None:

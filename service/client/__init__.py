@@ -33,6 +33,7 @@ from service.client.errors import (
 )
 from service.client.registry import RegistryCalls
 from service.client.rounds import RoundCalls
+from service.client.timeline import TimelineCalls
 
 __all__ = [
     "ZERO_DIGEST",
@@ -49,5 +50,5 @@ __all__ = [
 ]
 
 
-class GovLedgerClient(RegistryCalls, RoundCalls, BuildCalls):
+class GovLedgerClient(RegistryCalls, RoundCalls, BuildCalls, TimelineCalls):
     """Typed access to every endpoint of the service; see the module docstring."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from service.api.deps import ArtifactsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
-from service.api.routes.versions import public_version
+from service.api.routes.versions import decided_version
 from service.api.schemas import VersionPublic
 from service.domain import catalog
 from service.domain.refs import parse_version_ref
@@ -39,11 +39,11 @@ def get_version_by_number(
     """The model's version with this number (1, 2, 3 ... in proposal order)."""
     ledger = artifacts.backends.ledger
     model = ledger.model(model_id)
-    return public_version(artifacts, catalog.version_by_number(ledger, model, number))
+    return decided_version(artifacts, catalog.version_by_number(ledger, model, number))
 
 
 @router.get("/versions/by-ref/{ref}", response_model=VersionPublic)
 def get_version_by_ref(ref: Reference, artifacts: ArtifactsDep) -> VersionPublic:
     """The version a reference names: NAME@N, NAME:ALIAS or an id."""
     ledger = artifacts.backends.ledger
-    return public_version(artifacts, catalog.resolve_version(ledger, parse_version_ref(ref)))
+    return decided_version(artifacts, catalog.resolve_version(ledger, parse_version_ref(ref)))

@@ -53,6 +53,16 @@ def _public(artifacts: ArtifactService, version_id: int) -> VersionPublic:
     return public_version(artifacts, artifacts.backends.ledger.version(version_id))
 
 
+def decided_version(artifacts: ArtifactService, v: VersionRecord) -> VersionPublic:
+    """``v`` as the single-version reads show it: with when and how it was decided."""
+    from service.api.timeline_schemas import decision_public
+    from service.domain.timeline import decision_of
+
+    public = public_version(artifacts, v)
+    public.decision = decision_public(decision_of(artifacts.backends.ledger, v))
+    return public
+
+
 def public_version(
     artifacts: ArtifactService,
     v: VersionRecord,
@@ -204,8 +214,8 @@ def list_versions(
 
 @router.get("/versions/{version_id}", response_model=VersionPublic)
 def get_version(version_id: VersionId, artifacts: ArtifactsDep) -> VersionPublic:
-    """One version with its state and tally."""
-    return _public(artifacts, version_id)
+    """One version with its state, tally and decision."""
+    return decided_version(artifacts, artifacts.backends.ledger.version(version_id))
 
 
 @router.post("/versions/{version_id}/finalize", response_model=VersionUpdated)
