@@ -93,18 +93,58 @@ def main() -> int:
     try:
         rows, model_id = run(client, rounds=args.rounds)
         print_table(rows)
+        if not chain_agrees(client, model_id, rows, number=4 + len(rows)):
+            print("\nfederated scenario failed: the chain's events differ from the table")
+            return 1
+        poisoned_org = short(POISONED.address)
+        if not all(any(poisoned_org in e for e in r.excluded) for r in rows):
+            print(f"\nfederated scenario failed: {poisoned_org}'s update was not always excluded")
+            return 1
+        print(f"\nfederated scenario complete: {poisoned_org}'s poisoned updates were excluded "
+              "in every round, and the chain's events record it")  # fmt: skip
         if not args.no_builds:
             build(
                 client,
                 model_id,
                 rows[-1].version_id,
-                number=4 + len(rows),
+                number=5 + len(rows),
                 compare_torch=not args.no_compare_torch,
             )
     except ClientFailure as exc:
         print(f"\nfederated scenario failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def chain_agrees(
+    client: GovLedgerClient, model_id: int, rows: list[RoundRow], *, number: int
+) -> bool:
+    """Read each round's outcome back from the chain's events (the model's timeline, decoded
+    from the contracts' logs) and compare it with the table."""
+    step(number, "What the chain's events record for each round")
+    finalized = {
+        e.round_id: e
+        for e in client.timeline_entries(model_id, kinds=["round_finalized"])
+        if e.round_id is not None
+    }
+    agree = True
+    for r in rows:
+        event = finalized.get(r.round_id)
+        if event is None:
+            say(f"round {r.round_id}: no RoundFinalized event")
+            agree = False
+            continue
+        excluded = [f"{short(x['participant'])} ({x['reason']})" for x in event.details["excluded"]]
+        same = sorted(excluded) == sorted(r.excluded) and event.version_id == r.version_id
+        agree = agree and same
+        verdict = "as in the table" if same else "DIFFERS from the table"
+        say(
+            f"round {r.round_id}: RoundFinalized in block {event.block} (tx "
+            f"{(event.transaction_hash or '')[:12]}…): aggregate version {event.version_id}, "
+            f"{event.details['included_count']} included, excluded "
+            f"{', '.join(excluded) or '-'}: {verdict}"
+        )
+    return agree
 
 
 def build(
@@ -130,7 +170,7 @@ def build(
 
 
 def short(address: str) -> str:
-    names = {p.address: f"org{i + 1}" for i, p in enumerate(PARTICIPANTS)}
+    names = {str(p.address): f"org{i + 1}" for i, p in enumerate(PARTICIPANTS)}
     return names.get(address, address[:10])
 
 
@@ -269,10 +309,6 @@ def print_table(rows: list[RoundRow]) -> None:
             f"{', '.join(r.included):<24}  {', '.join(r.excluded) or '-':<24}  "
             f"{r.gas_updates} / {r.gas_finalize}"
         )
-    poisoned_org = short(POISONED.address)
-    if all(any(poisoned_org in e for e in r.excluded) for r in rows):
-        print(f"\nfederated scenario complete: {poisoned_org}'s poisoned updates were excluded in "
-              "every round, and the chain records why")  # fmt: skip
 
 
 if __name__ == "__main__":

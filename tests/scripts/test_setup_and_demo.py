@@ -68,3 +68,19 @@ def test_the_demo_run_twice_proposes_a_new_version_not_a_copy(demo_stack: Stack)
         assert versions[0].artifact_digest != versions[1].artifact_digest
         assert client.get_alias(model.model_id, "production").version_number == 2
         assert "seed 1" in client.get_version_metadata(versions[1].version_id)["description"]
+
+
+def test_the_main_job_runs_a_round_and_the_chain_agrees_with_its_table(stack: Stack) -> None:
+    """scripts/federated.py (the main job) for one round on the session's stack: it exits 0
+    only if the poisoned participant was excluded and the chain's RoundFinalized event names
+    the same exclusion and version as the table it prints."""
+    env = {**os.environ, **stack.env}
+    command = [sys.executable, "scripts/federated.py", "--url", stack.url, "--rounds", "1",
+               "--no-builds"]  # fmt: skip
+    run = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "org5 (not_selected)" in run.stdout
+    assert "excluded org5 (not_selected): as in the table" in run.stdout
+    assert "federated scenario complete" in run.stdout
