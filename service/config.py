@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="How long relaying stays suspended for an actor after a transaction relayed "
         "for it passed its simulation and then reverted on chain (the relayer paid for it).",
     )
+    update_batch_max: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="Most federated updates the relayer records in one transaction "
+        "(submitUpdatesBySig) when several wait to be sent at once; 1 sends each alone.",
+    )
     journal_check_interval_s: float = Field(
         default=1.0,
         gt=0,

@@ -13,6 +13,7 @@ from service.chain.actions import SignedAction
 from service.chain.history import uint_topic
 from service.chain.ledger_core import ActionReceipt, LedgerCore, _address
 from service.chain.merkle import sort_participants
+from service.chain.transactor import PreparedTx
 from service.chain.types import (
     ZERO_DIGEST,
     ExclusionReason,
@@ -90,6 +91,11 @@ class RoundActions(LedgerCore):
         (``submitUpdatesBySig``), in order, all or nothing: the transaction is simulated first,
         and a refused update raises its own typed error with nothing sent. Unjournaled, like
         ``relay``: the service sends through ``service.journal``."""
+        return self.submit(self.prepare_updates(signed, verify=verify))
+
+    def prepare_updates(self, signed: Sequence[SignedAction], *, verify: bool = True) -> PreparedTx:
+        """The simulated ``submitUpdatesBySig`` transaction of ``signed`` (see
+        ``relay_updates``); a refused update raises its own typed error."""
         if not signed:
             raise InvalidInput("a batch of signed updates holds at least one")
         batch: list[tuple[Any, ...]] = []
@@ -101,7 +107,7 @@ class RoundActions(LedgerCore):
             batch.append((*s.action.call_args(), s.action.actor, s.action.nonce,
                           s.action.deadline, s.signature))  # fmt: skip
         fn = self.rounds.functions.submitUpdatesBySig(batch)
-        return self.submit(self.relayer.prepare(fn))
+        return self.relayer.prepare(fn)
 
     def close_round(
         self, actor: LocalAccount | None, round_id: int, *, direct: bool = False

@@ -134,6 +134,7 @@ class Backends:
                         ledger=lambda: self.ledger,
                         journal=journal,
                         suspension_s=self.settings.relay_suspension_s,
+                        update_batch_max=self.settings.update_batch_max,
                     )
         return self._relayer
 

@@ -148,7 +148,7 @@ def relay_with_upload(
         upload = _Upload(artifacts, entry_id, cid)
         try:
             size = upload.store(make_validator(), chunks, limit)
-            receipt = relayer.send(signed, entry_id=entry_id)
+            receipt = relayer.send_stored(signed, entry_id)
         except BaseException as exc:
             upload.settle_failure(exc)
             raise

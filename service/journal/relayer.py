@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from service.errors import (
     RelayingSuspended,
     SignatureRejected,
 )
+from service.journal.batching import Batcher, Outcome
 from service.journal.codec import decode_receipt, decode_value, encode_receipt, encode_value
 from service.journal.store import Entry, Journal, Status
 
@@ -62,11 +63,17 @@ class Claim:
 
 class Relayer:
     def __init__(
-        self, *, ledger: Callable[[], Ledger], journal: Journal, suspension_s: int = 600
+        self,
+        *,
+        ledger: Callable[[], Ledger],
+        journal: Journal,
+        suspension_s: int = 600,
+        update_batch_max: int = 16,
     ) -> None:
         self._ledger = ledger
         self.journal = journal
         self.suspension_s = suspension_s
+        self.updates = Batcher(self.send_batch, max_batch=update_batch_max)
         self.recovery: Recovery | None = None  # set by Recovery's constructor
         self._mutex = threading.Lock()
         self._claims: set[Key] = set()
@@ -186,6 +193,78 @@ class Relayer:
             entry_id=entry_id,
             suspend_actor=signed.action.actor,
         )
+
+    def send_stored(self, signed: SignedAction, entry_id: int) -> ActionReceipt:
+        """Send an upload's action, journaled ``stored``: a federated update through the
+        group commit (service/journal/batching.py), anything else alone."""
+        if signed.action.spec.name == "SubmitUpdate":
+            return self.updates.send(signed, entry_id)
+        return self.send(signed, entry_id=entry_id)
+
+    def send_batch(self, batch: Sequence[tuple[SignedAction, int]]) -> list[Outcome]:
+        """Record several signed ``SubmitUpdate`` actions (each journaled ``stored`` under its
+        ``entry_id``, its key claimed, its signature verified) in one ``submitUpdatesBySig``
+        transaction; one answer per action, a receipt or its error. One action is sent as
+        ``send`` sends it. If the batch's simulation refuses (one of them is no longer valid:
+        the batch is all or nothing), each is sent alone and gets its own answer; if the batch
+        passes its simulation and reverts on chain anyway (the state changed in between), its
+        entries go back to ``reapply`` and each is sent alone, where a revert suspends its
+        actor as usual. All entries move together in one journal transaction."""
+        if len(batch) == 1:
+            return self._one_by_one(batch)
+        ledger = self.ledger
+        ids = [entry_id for _, entry_id in batch]
+        try:
+            if self.recovery is not None:
+                self.recovery.ensure_synced()
+            prepared = ledger.prepare_updates([signed for signed, _ in batch], verify=False)
+        except (ContractRevert, ChainError):
+            return self._one_by_one(batch)
+        sent: list[str] = []
+
+        def on_signed(tx_hash: str, nonce: int) -> None:
+            self.journal.transition_many(ids, Status.SENT, tx_hash=tx_hash, relayer_nonce=nonce)
+            sent.append(tx_hash)
+
+        try:
+            receipt = ledger.submit(prepared, on_signed=on_signed)
+        except TransactionReverted as exc:
+            self.journal.transition_many(
+                ids, Status.REAPPLY, reason=f"the batch transaction {exc.tx_hash} reverted"
+            )
+            log.warning("a batch of %d updates reverted on chain (%s); sending each", len(ids), exc)
+            return self._one_by_one(batch)
+        except ChainUnavailable as exc:
+            if not sent:
+                return self._one_by_one(batch)  # each finds the chain as it is, and says so
+            pending = ActionPending(
+                f"the update is journaled and its transaction {sent[0]} was sent, but the chain "
+                f"did not confirm it ({exc}); the service applies it exactly once when the chain "
+                "answers: send the same request again later to get its result"
+            )
+            return [pending] * len(batch)
+        except (NonceBehind, ChainError):
+            if sent:
+                raise  # pragma: no cover - the node took the transaction, then failed
+            return self._one_by_one(batch)  # each resynchronises or fails on its own
+        self.journal.transition_many(
+            ids,
+            Status.MINED,
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            tx_hash=receipt.transaction_hash,
+            receipt=encode_receipt(receipt),
+        )
+        return [receipt] * len(batch)
+
+    def _one_by_one(self, batch: Sequence[tuple[SignedAction, int]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for signed, entry_id in batch:
+            try:
+                outcomes.append(self.send(signed, entry_id=entry_id))
+            except Exception as exc:  # this action's own answer
+                outcomes.append(exc)
+        return outcomes
 
     def send_call(self, contract: str, function: str, args: list[Any]) -> ActionReceipt:
         """A permissionless call (``finalizeVersion``, ``finalizeChange``) from the relayer,

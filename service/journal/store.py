@@ -58,7 +58,7 @@ _NEXT: dict[Status, frozenset[Status]] = {
         {Status.MINED, Status.REVERTED, Status.REAPPLY, Status.ABANDONED, Status.REFUSED}
     ),
     Status.MINED: frozenset({Status.REAPPLY}),
-    Status.REAPPLY: frozenset({Status.SENT, Status.LOST, Status.ABANDONED}),
+    Status.REAPPLY: frozenset({Status.SENT, Status.LOST, Status.ABANDONED, Status.REFUSED}),
 }
 
 
@@ -226,6 +226,11 @@ class Journal:
         """Move an entry to ``new`` (checked against its current status), setting ``fields``
         (tx_hash, relayer_nonce, block_number, block_hash, receipt, reason, suspends); durable
         when this returns."""
+        return self.transition_many([entry_id], new, **fields)[0]
+
+    def transition_many(self, entry_ids: list[int], new: Status, **fields: Any) -> list[Entry]:
+        """``transition`` for several entries in one durable transaction, all or none (the
+        updates one batched transaction carries)."""
         allowed = {"tx_hash", "relayer_nonce", "block_number", "block_hash", "receipt", "reason"}
         allowed.add("suspends")
         unknown = set(fields) - allowed
@@ -238,23 +243,29 @@ class Journal:
             values["suspends"] = int(bool(values["suspends"]))
         if new == Status.MINED:
             values["acknowledged"] = 1
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        found = []
         with self._write() as db:
-            row = db.execute("SELECT status FROM actions WHERE id = ?", (entry_id,)).fetchone()
-            if row is None:
-                raise JournalError(f"the journal has no entry {entry_id}")
-            current = Status(row[0])
-            if new not in _NEXT.get(current, frozenset()):
-                raise JournalError(f"journal entry {entry_id} is {current}; it cannot become {new}")
-            assignments = ", ".join(f"{k} = ?" for k in values)
-            db.execute(
-                f"UPDATE actions SET status = ?, updated_at = ?{', ' if values else ''}"
-                f"{assignments} WHERE id = ?",
-                (str(new), time.time(), *values.values(), entry_id),
-            )
-            found = db.execute(
-                f"SELECT {_COLUMNS} FROM actions WHERE id = ?", (entry_id,)
-            ).fetchone()
-        return _entry(found)
+            for entry_id in entry_ids:
+                row = db.execute("SELECT status FROM actions WHERE id = ?", (entry_id,)).fetchone()
+                if row is None:
+                    raise JournalError(f"the journal has no entry {entry_id}")
+                current = Status(row[0])
+                if new not in _NEXT.get(current, frozenset()):
+                    raise JournalError(
+                        f"journal entry {entry_id} is {current}; it cannot become {new}"
+                    )
+                db.execute(
+                    f"UPDATE actions SET status = ?, updated_at = ?{', ' if values else ''}"
+                    f"{assignments} WHERE id = ?",
+                    (str(new), time.time(), *values.values(), entry_id),
+                )
+                found.append(
+                    db.execute(
+                        f"SELECT {_COLUMNS} FROM actions WHERE id = ?", (entry_id,)
+                    ).fetchone()
+                )
+        return [_entry(row) for row in found]
 
     # ---------------------------------------------------------------- reads
 
