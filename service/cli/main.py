@@ -14,6 +14,7 @@ from service.cli import (
     accelerate,
     aliases,
     artifacts,
+    audit,
     ballots,
     chain,
     convert,
@@ -121,6 +122,7 @@ for func, name in (
     (accelerate.predict, "predict"),
     (ballots.ballots, "ballots"),
     (convert.convert, "convert"),
+    (audit.audit, "audit"),
 ):
     command(app, name)(func)
 

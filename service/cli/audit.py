@@ -1,0 +1,169 @@
+"""``govledger audit``: verify the ledger from outside, with an RPC URL, the deployment record
+and a content source, and nothing of the running service (``service/audit/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from service.cli.context import state
+from service.cli.exits import ExitCode, Failure
+from service.cli.output import emit, fail, stderr, stdout, table
+from service.errors import DeploymentError, StoreUnavailable
+
+
+def audit(
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc-url",
+            help="The chain's JSON-RPC URL (default: GOVLEDGER_RPC_URL, the local anvil).",
+        ),
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment",
+            help="The deployment record (default: <data_dir>/deployment.json).",
+        ),
+    ] = None,
+    store_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--store-dir",
+            help="The embedded content store's directory (default: <data_dir>/store).",
+        ),
+    ] = None,
+    ipfs_api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ipfs-api-url",
+            help="Read the content from this kubo node's RPC API instead "
+            "(default: GOVLEDGER_IPFS_API_URL when set).",
+        ),
+    ] = None,
+    from_block: Annotated[
+        int | None,
+        typer.Option(
+            "--from-block",
+            min=0,
+            help="Check the records made from this block on (signatures, content, rounds, "
+            "builds); code and state are always checked whole. Default: the deploy block.",
+        ),
+    ] = None,
+) -> None:
+    """Verify everything on chain: code, signatures, content, state, rounds and builds.
+
+    Reads the chain at its latest block. Exits 7 if any check fails, naming each record that
+    failed; 6 if the chain or the content source cannot be reached."""
+    from service.audit import CHECKS
+    from service.audit import audit as run
+    from service.store.base import ContentStore
+
+    s = state()
+    settings = s.settings
+    record = deployment or settings.deployment_file
+    if not record.is_file():
+        raise DeploymentError(
+            f"no deployment record at {record}: give the record of the deployment to audit "
+            "with --deployment PATH (a deployment writes it as <data_dir>/deployment.json)"
+        )
+    if store_dir is not None and ipfs_api_url is not None:
+        fail("give --store-dir or --ipfs-api-url, not both")
+    store: ContentStore
+    kubo_url = ipfs_api_url or (None if store_dir is not None else settings.ipfs_api_url)
+    if kubo_url:
+        from service.store.kubo import KuboStore
+
+        store = KuboStore(kubo_url, timeout_s=settings.ipfs_timeout_s)
+    else:
+        from service.store.embedded import EmbeddedStore
+
+        directory = store_dir or settings.store_dir
+        if not (directory / "FORMAT").is_file():  # opening would create an empty store
+            raise StoreUnavailable(
+                f"no content store at {directory}: give the embedded store's directory with "
+                "--store-dir PATH or a kubo node with --ipfs-api-url URL"
+            )
+        store = EmbeddedStore(directory)
+
+    progress = Progress(
+        TextColumn("{task.description:<58}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[found]} records"),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=s.json_output,
+    )
+    with store, progress:
+        task = progress.add_task("reading the chain's events", total=len(CHECKS), found=0)
+
+        def update(check: object, found: int) -> None:
+            title = getattr(check, "title", "done")
+            done = CHECKS.index(check) if check in CHECKS else len(CHECKS)
+            progress.update(task, description=title, completed=done, found=found)
+
+        report = run(
+            rpc_url=rpc_url or settings.rpc_url,
+            deployment_file=record,
+            store=store,
+            from_block=from_block,
+            progress=update,
+        )
+    emit(report.as_json(), lambda: _summary(report), as_json=s.json_output)
+    if not s.json_output and report.failures:
+        stdout().print(_failures(report))
+    if report.failures:
+        named = "; ".join(f"{f.record} ({f.check})" for f in report.failures[:5])
+        more = f" and {len(report.failures) - 5} more" if len(report.failures) > 5 else ""
+        fail(
+            Failure(
+                code=ExitCode.VERIFICATION,
+                message=f"the audit found {len(report.failures)} failure(s): {named}{more}",
+                details={"failures": [f.as_json() for f in report.failures]},
+            )
+        )
+
+
+def _summary(report: object) -> Table:
+    from service.audit import AuditReport
+
+    assert isinstance(report, AuditReport)
+    rows = [
+        (
+            c.name,
+            c.title,
+            c.passed,
+            Text(str(c.failed), style="red" if c.failed else "green"),
+        )
+        for c in report.checks
+    ]
+    verdict = "passed" if report.ok else "FAILED"
+    return table(
+        "check",
+        "what",
+        "passed",
+        "failed",
+        rows=rows,
+        title=f"audit of chain {report.chain_id} at block {report.block} (records from block "
+        f"{report.from_block}): {verdict}",
+    )
+
+
+def _failures(report: object) -> Table:
+    from service.audit import AuditReport
+
+    assert isinstance(report, AuditReport)
+    return table(
+        "check",
+        "record",
+        "what is wrong",
+        rows=[(f.check, f.record, f.detail) for f in report.failures],
+        title="failures",
+    )
