@@ -34,9 +34,9 @@ from tests.audit.conftest import (
 from tests.stack import Stack, free_port
 
 
-def cli(stack: Stack, *args: str) -> Result:
+def cli(stack: Stack, *args: str, json_output: bool = True) -> Result:
     settings = stack.settings
-    command = ["--json", "audit", "--rpc-url", settings.rpc_url]
+    command = [*(["--json"] if json_output else []), "audit", "--rpc-url", settings.rpc_url]
     command += ["--deployment", str(settings.deployment_file)]
     command += ["--store-dir", str(settings.store_dir), *args]
     result = CliRunner().invoke(app, command, env={"GOVLEDGER_DATA_DIR": str(settings.data_dir)})
@@ -211,12 +211,16 @@ def test_code_that_differs_from_the_sources_is_reported(tmp_path: Path) -> None:
     try:
         deployment = Deployment.load(own.settings.deployment_file)
         EmbeddedStore(own.settings.store_dir).close()  # an empty store: nothing to read
-        assert cli(own).exit_code == 0
+        clean = cli(own, json_output=False)
+        assert clean.exit_code == 0, clean.output
+        assert "audit of chain 31337 at block" in clean.stdout and ": passed" in clean.stdout
+        assert "deployed bytecode equals the compiled sources" in clean.stdout
         rounds_code = rpc(own, "eth_getCode", deployment.rounds, "latest")
         rpc(own, "anvil_setCode", deployment.consortium, rounds_code)  # other code there
         rpc(own, "evm_mine")
         report = run_audit(own, deployment.deploy_block)
         result = cli(own)
+        human = cli(own, json_output=False)
     finally:
         own.stop_chain()
     found = failures(report, "code")
@@ -225,6 +229,9 @@ def test_code_that_differs_from_the_sources_is_reported(tmp_path: Path) -> None:
     assert result.exit_code == 7
     error = json.loads(result.stderr)["error"]
     assert f"Consortium at {deployment.consortium} (code)" in error["message"]
+    assert human.exit_code == 7
+    assert ": FAILED" in human.stdout and "failures" in human.stdout
+    assert f"Consortium at {deployment.consortium}" in human.stdout
 
 
 # ---------------------------------------------------------------- bad input
