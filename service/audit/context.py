@@ -42,6 +42,8 @@ class AuditContext:
     block_timestamp: int
     from_block: int
     events: list[Event]
+    #: the time of ``from_block`` (a window that ended after it ended in scope)
+    from_timestamp: int = 0
     _by_name: dict[str, list[Event]] = field(default_factory=dict)
     _by_tx: dict[str, list[Event]] = field(default_factory=dict)
 
@@ -119,6 +121,10 @@ def open_context(
         events.append(event)
         if on_events is not None and len(events) % 500 == 0:
             on_events(len(events))
+    start = deployment.deploy_block if from_block is None else from_block
+    from_timestamp = (
+        int(w3.eth.get_block(start)["timestamp"]) if start <= block else int(latest["timestamp"])
+    )
     return AuditContext(
         w3=w3,
         deployment=deployment,
@@ -127,6 +133,7 @@ def open_context(
         store=store,
         block=block,
         block_timestamp=int(latest["timestamp"]),
-        from_block=deployment.deploy_block if from_block is None else from_block,
+        from_block=start,
         events=events,
+        from_timestamp=from_timestamp,
     )

@@ -10,7 +10,7 @@ with any tool; ``docs/ARCHITECTURE.md`` (Auditing) lists them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from service.audit.context import AuditContext
 from service.audit.findings import Finding, failed, passed
 from service.audit.naming import Names
 from service.chain.types import (
+    Event,
     RoundState,
     State,
     alias_from_bytes32,
@@ -28,6 +29,29 @@ from service.chain.types import (
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ALL_RIGHTS = 7
+
+
+class _Touched:
+    """Which records the events in scope made or changed (``--from-block``). With no
+    ``--from-block`` every record is compared; with one, a record is compared if an event in
+    scope concerns it, or if its window (a ballot's or a round's deadline) ended in scope, which
+    no event shows. Every record is still derived from all events since the deploy block."""
+
+    def __init__(self, ctx: AuditContext) -> None:
+        self._all = ctx.from_block <= ctx.deployment.deploy_block
+        self._from_block = ctx.from_block
+        self._from_timestamp = ctx.from_timestamp
+        self._now = ctx.block_timestamp
+        self._last: dict[Hashable, int] = {}
+
+    def saw(self, key: Hashable, event: Event) -> None:
+        self._last[key] = max(self._last.get(key, -1), event.block_number)
+
+    def wanted(self, key: Hashable, *, deadline: int | None = None) -> bool:
+        if self._all or self._last.get(key, -1) >= self._from_block:
+            return True
+        # a window that ended after from_block (and before the audit's block) changed the state
+        return deadline is not None and self._from_timestamp <= deadline < self._now
 
 
 @dataclass
@@ -47,9 +71,9 @@ class StateCheck:
         names = Names.of(ctx)
         yield from self._membership(ctx)
         yield from self._proposals(ctx)
-        models = self._models(ctx)
-        yield from self._compare_models(ctx, names, models)
-        yield from self._rights(ctx, names, models)
+        models, touched = self._models(ctx)
+        yield from self._compare_models(ctx, names, models, touched)
+        yield from self._rights(ctx, names, models, touched)
         yield from self._versions(ctx, names)
         yield from self._aliases(ctx, names)
         yield from self._rounds(ctx)
@@ -85,8 +109,10 @@ class StateCheck:
     def _proposals(self, ctx: AuditContext) -> Iterator[Finding]:
         consortium = ctx.contract("Consortium").functions
         ballots: dict[int, BallotFromEvents] = {}
+        touched = _Touched(ctx)
         for e in ctx.named("ChangeProposed", "ChangeVoteCast", "ChangeStatusChanged"):
             pid = int(e.args["proposalId"])
+            touched.saw(pid, e)
             if e.name == "ChangeProposed":
                 ballots[pid] = BallotFromEvents(
                     deadline=int(e.args["deadline"]),
@@ -105,6 +131,8 @@ class StateCheck:
                 f"{len(ballots)} ChangeProposed events, but proposalCount() is {count}",
             )
         for pid, ballot in ballots.items():
+            if not touched.wanted(pid, deadline=ballot.deadline):
+                continue
             view = State(int(ctx.call(consortium.proposalStatus(pid))))
             raw = ctx.call(consortium.proposal(pid))
             yield _ballot_finding(
@@ -113,8 +141,9 @@ class StateCheck:
 
     # ---------------------------------------------------------------- models and rights
 
-    def _models(self, ctx: AuditContext) -> dict[int, _Model]:
+    def _models(self, ctx: AuditContext) -> tuple[dict[int, _Model], _Touched]:
         models: dict[int, _Model] = {}
+        touched = _Touched(ctx)
         for e in ctx.named(
             "ModelRegistered",
             "ModelOwnershipTransferStarted",
@@ -124,6 +153,7 @@ class StateCheck:
         ):
             a = e.args
             mid = int(a["modelId"])
+            touched.saw(mid, e)
             if e.name == "ModelRegistered":
                 models[mid] = _Model(
                     owner=to_checksum_address(a["owner"]),
@@ -140,10 +170,10 @@ class StateCheck:
                 models[mid].restricted = bool(a["restricted"])
             else:
                 models[mid].metadata = bytes(a["metadataDigest"])
-        return models
+        return models, touched
 
     def _compare_models(
-        self, ctx: AuditContext, names: Names, models: dict[int, _Model]
+        self, ctx: AuditContext, names: Names, models: dict[int, _Model], touched: _Touched
     ) -> Iterator[Finding]:
         registry = ctx.contract("ModelRegistry").functions
         count = int(ctx.call(registry.modelCount()))
@@ -154,6 +184,8 @@ class StateCheck:
                 f"{len(models)} ModelRegistered events, but modelCount() is {count}",
             )
         for mid, m in models.items():
+            if not touched.wanted(mid):
+                continue
             owner, restricted, metadata, name, pending = ctx.call(registry.model(mid))
             yield _compare(
                 self.name,
@@ -169,13 +201,15 @@ class StateCheck:
             )
 
     def _rights(
-        self, ctx: AuditContext, names: Names, models: dict[int, _Model]
+        self, ctx: AuditContext, names: Names, models: dict[int, _Model], owners: _Touched
     ) -> Iterator[Finding]:
         registry = ctx.contract("ModelRegistry").functions
         masks: dict[tuple[int, str], int] = {}
+        touched = _Touched(ctx)
         problems: dict[tuple[int, str], list[str]] = {}
         for e in ctx.named("RightsGranted", "RightsRevoked"):
-            key = (int(e.args["modelId"]), to_checksum_address(e.args["account"]))
+            key = (int(e.args["modelId"]), str(to_checksum_address(e.args["account"])))
+            touched.saw(key, e)
             mask = masks.get(key, 0)
             rights = int(e.args["rights"])
             mask = mask | rights if e.name == "RightsGranted" else mask & ~rights
@@ -189,6 +223,8 @@ class StateCheck:
         for mid, m in models.items():
             masks.setdefault((mid, m.owner), 0)
         for (mid, account), mask in masks.items():
+            if not (touched.wanted((mid, account)) or owners.wanted(mid)):
+                continue
             expected = ALL_RIGHTS if models[mid].owner == account else mask
             on_chain = int(ctx.call(registry.rightsOf(mid, account)))
             record = f"rights of {account} on {names.model(mid)}"
@@ -206,8 +242,10 @@ class StateCheck:
         registry = ctx.contract("ModelRegistry").functions
         proposed: dict[int, dict[str, Any]] = {}
         ballots: dict[int, BallotFromEvents] = {}
+        touched = _Touched(ctx)
         for e in ctx.named("VersionProposed", "VoteCast", "VersionStateChanged"):
             vid = int(e.args["versionId"])
+            touched.saw(vid, e)
             if e.name == "VersionProposed":
                 proposed[vid] = dict(e.args)
                 ballots[vid] = BallotFromEvents(
@@ -227,6 +265,8 @@ class StateCheck:
                 f"{len(proposed)} VersionProposed events, but versionCount() is {count}",
             )
         for vid, p in proposed.items():
+            if not touched.wanted(vid, deadline=ballots[vid].deadline):
+                continue
             record = names.version(vid)
             raw = ctx.call(registry.version(vid))
             proposer, model_id, parent_id, kind, ballot, artifact, metadata = raw
@@ -253,9 +293,14 @@ class StateCheck:
     def _aliases(self, ctx: AuditContext, names: Names) -> Iterator[Finding]:
         registry = ctx.contract("ModelRegistry").functions
         aliases: dict[tuple[int, bytes], int] = {}
+        touched = _Touched(ctx)
         for e in ctx.named("AliasMoved"):
-            aliases[(int(e.args["modelId"]), bytes(e.args["aliasName"]))] = int(e.args["versionId"])
+            key = (int(e.args["modelId"]), bytes(e.args["aliasName"]))
+            aliases[key] = int(e.args["versionId"])
+            touched.saw(key, e)
         for (mid, alias), vid in aliases.items():
+            if not touched.wanted((mid, alias)):
+                continue
             on_chain = int(ctx.call(registry.aliasOf(mid, alias)))
             yield _compare(
                 self.name,
@@ -271,8 +316,10 @@ class StateCheck:
         opened: dict[int, dict[str, Any]] = {}
         stored: dict[int, RoundState] = {}
         updates: dict[int, int] = {}
+        touched = _Touched(ctx)
         for e in ctx.named("RoundOpened", "RoundStateChanged", "UpdateSubmitted"):
             rid = int(e.args["roundId"])
+            touched.saw(rid, e)
             if e.name == "RoundOpened":
                 opened[rid] = dict(e.args)
                 stored[rid] = RoundState.OPEN
@@ -287,6 +334,8 @@ class StateCheck:
                 self.name, "rounds", f"{len(opened)} RoundOpened events, roundCount() is {count}"
             )
         for rid, o in opened.items():
+            if not touched.wanted(rid, deadline=int(o["submissionDeadline"])):
+                continue
             effective = stored[rid]
             if effective == RoundState.OPEN and ctx.block_timestamp > int(o["submissionDeadline"]):
                 effective = RoundState.CLOSED  # the deadline passed: no event says so

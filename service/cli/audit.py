@@ -52,8 +52,9 @@ def audit(
         typer.Option(
             "--from-block",
             min=0,
-            help="Check the records made from this block on (signatures, content, rounds, "
-            "builds); code and state are always checked whole. Default: the deploy block.",
+            help="Check the records made or changed from this block on (state is still "
+            "replayed from the deploy block; the code and membership are always checked). "
+            "Default: the deploy block: everything.",
         ),
     ] = None,
 ) -> None:

@@ -105,3 +105,13 @@ def test_a_vote_the_events_do_not_show_fails_the_state_check(
     relayed = edited(ctx, vote, voter="0x000000000000000000000000000000000000dEaD")
     report = run_audit(relayed, checks=[SignatureCheck()])
     assert [f.record for f in report.failures] == [f"castVoteBySig in {vote.transaction_hash}"]
+
+
+def test_from_block_limits_the_state_compared_to_records_changed_since(
+    stack: Stack, ledgered: Ledgered
+) -> None:
+    everything = {f.record for f in StateCheck().run(context(stack, ledgered.start_block))}
+    name = ledgered.model_name
+    assert f"version {ledgered.expired} ({name}@2)" in everything  # expired within the range
+    later = block_number(stack) + 1  # nothing has happened since
+    assert [f.record for f in StateCheck().run(context(stack, later))] == ["membership"]
