@@ -20,7 +20,7 @@ from service.errors import ContentNotFound, IntegrityError, UnsupportedCID
 from service.store.base import ContentStore
 from service.store.chunker import iter_chunks
 from service.store.cid import CHUNK_SIZE, CID, cid_from_digest
-from service.store.unixfs import compute_cid
+from service.store.unixfs import compute_cid, file_size
 
 ZERO = bytes(32)
 
@@ -42,11 +42,14 @@ def read_verified(store: ContentStore, digest: bytes) -> Content:
     try:
         if not store.has(raw):
             raise ContentProblem(f"{raw} is not in the content source")
+        block = store.get_bytes(raw)  # the block with that digest, as it is
         file_root = cid_from_digest(digest, file_size=CHUNK_SIZE + 1)
         try:
+            file_size(file_root, block)
+        except UnsupportedCID:  # not a UnixFS file root: the content is the block itself
+            data = block
+        else:  # the root of a file of several chunks: read the file through it
             data = store.get_bytes(file_root)
-        except UnsupportedCID:  # the block is not a UnixFS file root: the content is the block
-            data = store.get_bytes(raw)
     except IntegrityError as exc:
         raise ContentProblem(f"a stored block does not match its CID: {exc}") from exc
     except ContentNotFound as exc:

@@ -32,6 +32,7 @@ from tests.audit.conftest import (
     submit_round,
 )
 from tests.stack import Stack, free_port
+from tests.store.fake_kubo import FakeKubo
 
 
 def cli(stack: Stack, *args: str, json_output: bool = True) -> Result:
@@ -258,3 +259,39 @@ def _metadata_cid(stack: Stack, version_id: int) -> str:
 
     version = connect_ledger(stack.settings).version(version_id)
     return str(cid_from_digest(version.metadata_digest, file_size=0))
+
+
+def test_the_content_can_come_from_a_kubo_node(stack: Stack, ledgered: Ledgered) -> None:
+    """Through the kubo RPC adapter: the fake kubo of tests/store (no kubo daemon installs
+    here), a real HTTP server that serves the stack's block files without checking them, as a
+    lying node would; the adapter's and the audit's checks are what is tested."""
+    fake = FakeKubo(stack.settings.store_dir)
+    try:
+        settings = stack.settings
+        command = ["--json", "audit", "--rpc-url", settings.rpc_url, "--ipfs-api-url", fake.url]
+        command += ["--deployment", str(settings.deployment_file)]
+        command += ["--from-block", str(ledgered.start_block)]
+        env = {"GOVLEDGER_DATA_DIR": str(settings.data_dir)}
+        clean = CliRunner().invoke(app, command, env=env)
+        assert clean.exit_code in (0, 7), (clean.output, clean.exception)
+        report = json.loads(clean.stdout)
+        # the scenario's content (a later test of this module may have added a fake aggregate)
+        scenario = {f.record for f in ledgered.clean.findings if f.check == "content"}
+        content = [f for f in report["findings"] if f["check"] == "content"]
+        mine = [f for f in content if f["record"] in scenario]
+        assert {f["record"] for f in mine} == scenario and len(mine) >= 8
+        assert all(f["ok"] for f in mine), mine
+        assert any(cmd == "cat" or cmd.startswith("block") for cmd, _ in fake.requests)
+
+        digest = hashlib.sha256(ledgered.approved_metadata).digest()
+        forged = json.dumps({"description": "the base", "seed": 3}).encode()
+        with overwritten(FlatFS(settings.store_dir).path(digest), forged):
+            lied = CliRunner().invoke(app, command, env=env)
+    finally:
+        fake.stop()
+    assert lied.exit_code == 7
+    failed = [f for f in json.loads(lied.stdout)["failures"] if f["check"] == "content"]
+    record = f"version {ledgered.approved} ({ledgered.model_name}@1)"
+    failed = [f for f in failed if f["record"] in scenario]
+    assert [f["record"] for f in failed] == [record], failed
+    assert failed[0]["detail"].startswith(f"metadata 0x{digest.hex()}")
