@@ -119,25 +119,25 @@ def submit_round(
     return round_id
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def accounts() -> list[LocalAccount]:
     return dev_accounts(10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def client(stack: Stack) -> Iterator[GovLedgerClient]:
     with GovLedgerClient(base_url=stack.url, timeout=120) as c:
         yield c
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ledger(stack: Stack) -> Ledger:
     """The chain adapter with a relayer of its own (dev account 9), so that its relayed
     actions never race the service's relayer for nonces."""
     return connect_ledger(stack.settings, relayer=dev_account(9))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ledgered(
     stack: Stack,
     client: GovLedgerClient,

@@ -15,8 +15,10 @@ from service.audit.context import AuditContext
 from service.audit.signatures import SignatureCheck
 from service.audit.state import StateCheck
 from service.chain.actions import sign_action
+from service.chain.compile import load_build
 from service.chain.ledger import Ledger
-from service.chain.types import Event
+from service.chain.transactor import Transactor
+from service.chain.types import Event, Rights
 from service.store.embedded import EmbeddedStore
 from tests.audit.conftest import PARTICIPANTS, Ledgered, block_number, chain_time
 from tests.stack import Stack
@@ -115,3 +117,45 @@ def test_from_block_limits_the_state_compared_to_records_changed_since(
     assert f"version {ledgered.expired} ({name}@2)" in everything  # expired within the range
     later = block_number(stack) + 1  # nothing has happened since
     assert [f.record for f in StateCheck().run(context(stack, later))] == ["membership"]
+
+
+def test_an_action_signed_for_a_contract_wallet_is_checked_by_asking_the_wallet(
+    stack: Stack, ledgered: Ledgered, ledger: Ledger, accounts: list[LocalAccount]
+) -> None:
+    """A participant that is an ERC-1271 wallet (contracts/mocks/ERC1271WalletMock.sol, one
+    owner key) submits an update; the audit asks the wallet, as the contract did."""
+    key_holder = accounts[8]
+    mock = load_build()["ERC1271WalletMock"]
+    deployer = Transactor(w3=ledger.w3, account=key_holder, decoder=ledger.decoder)
+    factory = ledger.w3.eth.contract(abi=mock.abi, bytecode=mock.bytecode)
+    wallet = str(deployer.transact(factory.constructor(key_holder.address))["contractAddress"])
+    start = block_number(stack) + 1
+    ledger.grant_rights(accounts[1], ledgered.model_id, wallet, Rights.SUBMIT_UPDATES)
+    round_id = ledger.open_round(
+        accounts[1],
+        ledgered.model_id,
+        ledgered.approved,
+        rule="fedavg",
+        min_updates=1,
+        max_updates=2,
+        submission_deadline=chain_time(stack) + 3600,
+        max_norm=10**9,
+    )
+    action = ledger.prepare(
+        "SubmitUpdate",
+        wallet,
+        {
+            "roundId": round_id,
+            "baseDigest": ledger.version(ledgered.approved).artifact_digest,
+            "updateDigest": os.urandom(32),
+            "sampleCount": 3,
+        },
+    )
+    receipt = ledger.relay(sign_action(action, key_holder.key))
+    findings = [
+        f
+        for f in SignatureCheck().run(context(stack, start))
+        if receipt.transaction_hash in f.record
+    ]
+    assert len(findings) == 1 and findings[0].ok, findings
+    assert f"was accepted by the ERC-1271 wallet {wallet}" in findings[0].detail
