@@ -1,6 +1,7 @@
 """Check (f): every accelerated build (a version of kind Accelerated) comes with its documents:
 its version metadata document (``domain/build_documents.version_document``) is in the content
-source and matches the digest on chain, names the version's own artifact, and the recipe and
+source and matches the digest on chain, names the version's own artifact and its parent on
+chain (version and artifact digest), and the recipe and
 metrics (report) documents it names are present and match their CIDs and digests.
 
 Re-measuring a build's accuracy on its evaluation set (``--remeasure``) is not done yet.
@@ -28,18 +29,24 @@ class BuildCheck:
 
     def run(self, ctx: AuditContext) -> Iterator[Finding]:
         names = Names.of(ctx)
+        artifacts = {
+            int(e.args["versionId"]): bytes(e.args["artifactDigest"])
+            for e in ctx.named("VersionProposed")
+        }
         for e in ctx.named("VersionProposed"):
             if not ctx.in_scope(e) or int(e.args["kind"]) != VersionKind.ACCELERATED:
                 continue
             record = f"{names.version(int(e.args['versionId']))} build"
-            problems = _problems(ctx, e.args)
+            problems = _problems(ctx, e.args, artifacts)
             if problems:
                 yield failed(self.name, record, "; ".join(problems))
             else:
                 yield passed(self.name, record, "recipe and metrics documents present and matching")
 
 
-def _problems(ctx: AuditContext, proposed: dict[str, Any]) -> list[str]:
+def _problems(
+    ctx: AuditContext, proposed: dict[str, Any], artifacts: dict[int, bytes]
+) -> list[str]:
     metadata = bytes(proposed["metadataDigest"])
     try:
         document = json.loads(read_verified(ctx.store, metadata).data)
@@ -55,6 +62,15 @@ def _problems(ctx: AuditContext, proposed: dict[str, Any]) -> list[str]:
         problems.append(
             f"the document names artifact {artifact.get('digest')}, the version "
             f"0x{bytes(proposed['artifactDigest']).hex()}"
+        )
+    parent = document.get("parent") or {}
+    parent_id = int(proposed["parentId"])
+    parent_digest = "0x" + artifacts.get(parent_id, bytes(32)).hex()
+    if parent.get("version_id") != parent_id or parent.get("artifact_digest") != parent_digest:
+        problems.append(
+            f"the document names parent version {parent.get('version_id')} with artifact "
+            f"{parent.get('artifact_digest')}; on chain the parent is version {parent_id} with "
+            f"artifact {parent_digest}"
         )
     for role, schema in (("recipe", RECIPE_SCHEMA), ("metrics", REPORT_SCHEMA)):
         problems += _document_problems(ctx, role, schema, document.get(role))

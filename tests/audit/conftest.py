@@ -25,7 +25,7 @@ from service.chain.ledger import Ledger
 from service.chain.setup import connect_ledger
 from service.chain.types import VersionKind
 from service.client import GovLedgerClient
-from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA
+from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA, cid_of
 from service.ml.safetensors_format import with_sorted_metadata
 from service.store.embedded import EmbeddedStore
 from tests.cli.conftest import unique
@@ -206,6 +206,11 @@ def ledgered(
                 "digest": "0x" + artifact.cid.digest.hex(),
                 "size": artifact.size,
                 "format": "onnx",
+            },
+            "parent": {
+                "model_id": model_id,
+                "version_id": v1,
+                "artifact_digest": "0x" + cid_of(approved_bytes).digest.hex(),
             },
             "recipe": {"cid": recipe.cid, "digest": recipe.digest},
             "metrics": {"cid": report.cid, "digest": report.digest},
