@@ -24,7 +24,14 @@ from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 from service.audit.context import CONTRACTS, AuditContext
 from service.audit.findings import Finding, failed, passed
 from service.chain.abi import checksummed
-from service.chain.actions import ACTIONS, Action, ActionSpec, Domain, typed_data_digest
+from service.chain.actions import (
+    ACTIONS,
+    Action,
+    ActionSpec,
+    Domain,
+    recover_signer,
+    typed_data_digest,
+)
 from service.chain.types import Event
 from service.errors import InvalidInput
 
@@ -225,8 +232,6 @@ def _domain(ctx: AuditContext, contract: str) -> Domain:
 
 def _signed_by(ctx: AuditContext, action: Action, signature: bytes, block: int) -> tuple[bool, str]:
     """Whether ``action.actor`` signed; and a phrase saying how (or who did)."""
-    from service.chain.actions import recover_signer
-
     try:
         signer = recover_signer(action, signature)
     except InvalidInput:
