@@ -5,7 +5,8 @@ directory or a kubo node), :func:`audit` reads the chain at one block and checks
 own module behind the :class:`~service.audit.findings.Check` interface:
 
 - ``code``: the deployed bytecode is what ``contracts/`` compiles to (immutables masked);
-- ``signatures``: every relayed ``…BySig`` action was signed by the actor its event names;
+- ``signatures``: every relayed ``…BySig`` action was signed by the actor its event names
+  (and every action called directly was sent by it);
 - ``content``: every artifact and metadata document referenced on chain is present and matches
   its digest;
 - ``state``: the state the events imply equals the contracts' views (expired ballots included);

@@ -1,4 +1,5 @@
-"""Check (b): every relayed action was signed by the actor its event names.
+"""Check (b): every relayed action was signed by the actor its event names (and every action
+called directly was sent by it).
 
 For each transaction that emitted the contracts' events and called a ``…BySig`` function, the
 calldata is decoded with the compiled ABI, the EIP-712 struct is rebuilt from it
@@ -90,10 +91,11 @@ class _Signed:
 
 class SignatureCheck:
     name = "signatures"
-    title = "relayed actions were signed by the actors their events name"
+    title = "actions were signed (or sent) by the actors their events name"
 
     def run(self, ctx: AuditContext) -> Iterator[Finding]:
         selectors = _by_sig_selectors(ctx)
+        plain = _plain_selectors(ctx)
         addresses = {to_checksum_address(ctx.deployment.address_of(c)): c for c in CONTRACTS}
         domains: dict[str, Domain] = {}
         for tx_hash, events in ctx.transactions():
@@ -104,8 +106,12 @@ class SignatureCheck:
             contract = addresses.get(to_checksum_address(to)) if to else None
             data = bytes(tx["input"])
             function = selectors.get((contract or "", data[:4]))
+            direct = plain.get((contract or "", data[:4]))
+            if contract is not None and direct is not None:  # sent by the actor itself
+                yield self._direct(tx_hash, direct, str(tx["from"]), events)
+                continue
             if contract is None or function is None:
-                continue  # not a relayed action (a plain call, a deployment)
+                continue  # not an action (a deployment, finalizeVersion, a call from a wallet)
             if contract not in domains:
                 domains[contract] = _domain(ctx, contract)
             record = f"{function.name} in {tx_hash}"
@@ -169,6 +175,37 @@ class SignatureCheck:
                 label,
                 f"{s.spec.name} {how}, whom its {event_name} event names as {field}",
             )
+
+    def _direct(self, tx_hash: str, spec: ActionSpec, sender: str, events: list[Event]) -> Finding:
+        """A plain call of an action: its actor is the sender, whom its event must name."""
+        record = f"{spec.function} in {tx_hash}"
+        event_name, field = ACTOR_EVENTS[spec.name]
+        named = [to_checksum_address(e.args[field]) for e in events if e.name == event_name]
+        sender = to_checksum_address(sender)
+        if not named:
+            return failed(self.name, record, f"no {event_name} event names its actor")
+        if any(n != sender for n in named):
+            return failed(
+                self.name,
+                record,
+                f"sent by {sender}, but its {event_name} event names {field} {named[0]}",
+            )
+        return passed(
+            self.name,
+            record,
+            f"{spec.name} sent directly by {sender}, whom its {event_name} event names as {field}",
+        )
+
+
+def _plain_selectors(ctx: AuditContext) -> dict[tuple[str, bytes], ActionSpec]:
+    """The plain (not signed) functions of the actions, by contract and selector."""
+    found: dict[tuple[str, bytes], ActionSpec] = {}
+    for spec in ACTIONS.values():
+        for item in ctx.build[spec.contract].abi:
+            if item.get("type") == "function" and item["name"] == spec.function:
+                selector = bytes(function_abi_to_4byte_selector(item))  # type: ignore[arg-type]
+                found[(spec.contract, selector)] = spec
+    return found
 
 
 def _by_sig_selectors(ctx: AuditContext) -> dict[tuple[str, bytes], _Function]:

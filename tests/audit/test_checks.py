@@ -159,3 +159,22 @@ def test_an_action_signed_for_a_contract_wallet_is_checked_by_asking_the_wallet(
     ]
     assert len(findings) == 1 and findings[0].ok, findings
     assert f"was accepted by the ERC-1271 wallet {wallet}" in findings[0].detail
+
+
+def test_an_action_called_directly_must_be_sent_by_the_actor_its_event_names(
+    stack: Stack, ledgered: Ledgered, ledger: Ledger, accounts: list[LocalAccount]
+) -> None:
+    start = block_number(stack) + 1
+    owner = accounts[1]
+    moved = ledger.move_alias(owner, ledgered.model_id, "staging", ledgered.approved, direct=True)
+    ctx = context(stack, start)
+    record = f"moveAlias in {moved.transaction_hash}"
+    found = [f for f in SignatureCheck().run(ctx) if f.record == record]
+    assert len(found) == 1 and found[0].ok, found
+    assert f"MoveAlias sent directly by {owner.address}" in found[0].detail
+
+    event = next(e for e in ctx.named("AliasMoved") if e.transaction_hash == moved.transaction_hash)
+    lying = edited(ctx, event, by=accounts[2].address)
+    wrong = [f for f in SignatureCheck().run(lying) if f.record == record]
+    assert len(wrong) == 1 and not wrong[0].ok
+    assert f"sent by {owner.address}, but its AliasMoved event names by" in wrong[0].detail
