@@ -3,8 +3,10 @@ and a content source, and nothing of the running service (``service/audit/``).""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -15,6 +17,11 @@ from service.cli.context import state
 from service.cli.exits import ExitCode, Failure
 from service.cli.output import emit, fail, stderr, stdout, table
 from service.errors import DeploymentError, StoreUnavailable
+
+if TYPE_CHECKING:  # service.audit imports the aggregation rules: loaded when the command runs
+    from service.audit import AuditReport, Check
+    from service.config import Settings
+    from service.store.base import ContentStore
 
 
 def audit(
@@ -47,6 +54,14 @@ def audit(
             "(default: GOVLEDGER_IPFS_API_URL when set).",
         ),
     ] = None,
+    cars: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--car",
+            help="Read the content from this CAR file instead (repeat for several; every "
+            "block is checked against its CID as it is read).",
+        ),
+    ] = None,
     from_block: Annotated[
         int | None,
         typer.Option(
@@ -62,10 +77,6 @@ def audit(
 
     Reads the chain at its latest block. Exits 7 if any check fails, naming each record that
     failed; 6 if the chain or the content source cannot be reached."""
-    from service.audit import CHECKS
-    from service.audit import audit as run
-    from service.store.base import ContentStore
-
     s = state()
     settings = s.settings
     record = deployment or settings.deployment_file
@@ -74,49 +85,10 @@ def audit(
             f"no deployment record at {record}: give the record of the deployment to audit "
             "with --deployment PATH (a deployment writes it as <data_dir>/deployment.json)"
         )
-    if store_dir is not None and ipfs_api_url is not None:
-        fail("give --store-dir or --ipfs-api-url, not both")
-    store: ContentStore
-    kubo_url = ipfs_api_url or (None if store_dir is not None else settings.ipfs_api_url)
-    if kubo_url:
-        from service.store.kubo import KuboStore
-
-        store = KuboStore(kubo_url, timeout_s=settings.ipfs_timeout_s)
-    else:
-        from service.store.embedded import EmbeddedStore
-
-        directory = store_dir or settings.store_dir
-        if not (directory / "FORMAT").is_file():  # opening would create an empty store
-            raise StoreUnavailable(
-                f"no content store at {directory}: give the embedded store's directory with "
-                "--store-dir PATH or a kubo node with --ipfs-api-url URL"
-            )
-        store = EmbeddedStore(directory)
-
-    progress = Progress(
-        TextColumn("{task.description:<58}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[found]} records"),
-        TimeElapsedColumn(),
-        console=stderr(),
-        transient=s.json_output,
-    )
-    with store, progress:
-        task = progress.add_task("reading the chain's events", total=len(CHECKS), found=0)
-
-        def update(check: object, found: int) -> None:
-            title = getattr(check, "title", "done")
-            done = CHECKS.index(check) if check in CHECKS else len(CHECKS)
-            progress.update(task, description=title, completed=done, found=found)
-
-        report = run(
-            rpc_url=rpc_url or settings.rpc_url,
-            deployment_file=record,
-            store=store,
-            from_block=from_block,
-            progress=update,
-        )
+    if sum(x is not None for x in (store_dir, ipfs_api_url, cars or None)) > 1:
+        fail("give one content source: --store-dir, --ipfs-api-url or --car")
+    with _content_source(settings, store_dir, ipfs_api_url, cars) as store:
+        report = _run(store, rpc_url or settings.rpc_url, record, from_block, s.json_output)
     emit(report.as_json(), lambda: _summary(report), as_json=s.json_output)
     if not s.json_output and report.failures:
         stdout().print(_failures(report))
@@ -132,10 +104,71 @@ def audit(
         )
 
 
-def _summary(report: object) -> Table:
-    from service.audit import AuditReport
+@contextmanager
+def _content_source(
+    settings: Settings, store_dir: Path | None, ipfs_api_url: str | None, cars: list[Path] | None
+) -> Iterator[ContentStore]:
+    """The store the options name: CAR files, a kubo node, or an embedded store's directory
+    (the configured one by default); an embedded directory must exist already."""
+    if cars:
+        from service.audit.cars import store_of_cars
 
-    assert isinstance(report, AuditReport)
+        with store_of_cars(cars) as store:
+            yield store
+        return
+    kubo_url = ipfs_api_url or (None if store_dir is not None else settings.ipfs_api_url)
+    if kubo_url:
+        from service.store.kubo import KuboStore
+
+        with KuboStore(kubo_url, timeout_s=settings.ipfs_timeout_s) as kubo:
+            yield kubo
+        return
+    from service.store.embedded import EmbeddedStore
+
+    directory = store_dir or settings.store_dir
+    if not (directory / "FORMAT").is_file():  # opening would create an empty store
+        raise StoreUnavailable(
+            f"no content store at {directory}: give the embedded store's directory with "
+            "--store-dir PATH, a kubo node with --ipfs-api-url URL or CAR files with --car"
+        )
+    with EmbeddedStore(directory) as embedded:
+        yield embedded
+
+
+def _run(
+    store: ContentStore, rpc_url: str, record: Path, from_block: int | None, quiet: bool
+) -> AuditReport:
+    """The audit, with a progress bar on stderr (gone afterwards with --json)."""
+    from service.audit import CHECKS
+    from service.audit import audit as run
+
+    progress = Progress(
+        TextColumn("{task.description:<58}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[found]} records"),
+        TimeElapsedColumn(),
+        console=stderr(),
+        transient=quiet,
+    )
+    with progress:
+        task = progress.add_task("reading the chain's events", total=len(CHECKS), found=0)
+
+        def update(check: Check | None, found: int) -> None:
+            title = check.title if check is not None else "done"
+            done = CHECKS.index(check) if check in CHECKS else len(CHECKS)
+            progress.update(task, description=title, completed=done, found=found)
+
+        return run(
+            rpc_url=rpc_url,
+            deployment_file=record,
+            store=store,
+            from_block=from_block,
+            progress=update,
+        )
+
+
+def _summary(report: AuditReport) -> Table:
     rows = [
         (
             c.name,
@@ -157,10 +190,7 @@ def _summary(report: object) -> Table:
     )
 
 
-def _failures(report: object) -> Table:
-    from service.audit import AuditReport
-
-    assert isinstance(report, AuditReport)
+def _failures(report: AuditReport) -> Table:
     return table(
         "check",
         "record",
