@@ -11,7 +11,9 @@ own module behind the :class:`~service.audit.findings.Check` interface:
   its digest;
 - ``state``: the state the events imply equals the contracts' views (expired ballots included);
 - ``rounds``: every finalized round's updates, inclusion commitment, exclusions and aggregate;
-- ``builds``: every accelerated build's recipe and metrics documents.
+- ``builds``: every accelerated build's recipe and metrics documents;
+- ``remeasure`` (only when asked): every accelerated build's accuracy re-run on its evaluation
+  set in ONNX Runtime, against the recorded one.
 
 Nothing here calls the REST service.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from service.audit.context import AuditContext, open_context
 from service.audit.findings import AuditReport, Check, Finding
-from service.audit.runner import CHECKS, Progress, run_audit
+from service.audit.runner import CHECKS, REMEASURE, Progress, run_audit
 from service.store.base import ContentStore
 
 
@@ -32,23 +34,32 @@ def audit(
     deployment_file: Path,
     store: ContentStore,
     from_block: int | None = None,
+    remeasure: bool = False,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Audit the deployment recorded in ``deployment_file`` on ``rpc_url`` against ``store``."""
+    """Audit the deployment recorded in ``deployment_file`` on ``rpc_url`` against ``store``;
+    ``remeasure`` re-runs the accelerated builds' accuracy too."""
     ctx = open_context(
         rpc_url=rpc_url, deployment_file=deployment_file, store=store, from_block=from_block
     )
-    return run_audit(ctx, progress=progress)
+    return run_audit(ctx, checks=checks_for(remeasure=remeasure), progress=progress)
+
+
+def checks_for(*, remeasure: bool) -> tuple[Check, ...]:
+    """The checks an audit runs, in order."""
+    return (*CHECKS, REMEASURE) if remeasure else CHECKS
 
 
 __all__ = [
     "CHECKS",
+    "REMEASURE",
     "AuditContext",
     "AuditReport",
     "Check",
     "Finding",
     "Progress",
     "audit",
+    "checks_for",
     "open_context",
     "run_audit",
 ]

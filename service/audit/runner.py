@@ -11,6 +11,7 @@ from service.audit.code import CodeCheck
 from service.audit.content import ContentCheck
 from service.audit.context import AuditContext
 from service.audit.findings import AuditReport, Check, CheckSummary, Finding, failed
+from service.audit.remeasure import RemeasureCheck
 from service.audit.rounds import RoundCheck
 from service.audit.signatures import SignatureCheck
 from service.audit.state import StateCheck
@@ -24,6 +25,9 @@ CHECKS: tuple[Check, ...] = (
     RoundCheck(),
     BuildCheck(),
 )
+
+#: ``--remeasure``: run after CHECKS when asked (it runs ONNX Runtime over evaluation sets)
+REMEASURE: Check = RemeasureCheck()
 
 #: called with the check starting (or None when all are done) and the findings so far
 Progress = Callable[[Check | None, int], None]

@@ -62,6 +62,14 @@ def audit(
             "block is checked against its CID as it is read).",
         ),
     ] = None,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure",
+            help="Also re-run each accelerated build's accuracy on its evaluation set (ONNX "
+            "Runtime, this CPU) against the recorded one, within one row.",
+        ),
+    ] = False,
     from_block: Annotated[
         int | None,
         typer.Option(
@@ -88,7 +96,14 @@ def audit(
     if sum(x is not None for x in (store_dir, ipfs_api_url, cars or None)) > 1:
         fail("give one content source: --store-dir, --ipfs-api-url or --car")
     with _content_source(settings, store_dir, ipfs_api_url, cars) as store:
-        report = _run(store, rpc_url or settings.rpc_url, record, from_block, s.json_output)
+        report = _run(
+            store,
+            rpc_url=rpc_url or settings.rpc_url,
+            record=record,
+            from_block=from_block,
+            remeasure=remeasure,
+            quiet=s.json_output,
+        )
     emit(report.as_json(), lambda: _summary(report), as_json=s.json_output)
     if not s.json_output and report.failures:
         stdout().print(_failures(report))
@@ -136,11 +151,19 @@ def _content_source(
 
 
 def _run(
-    store: ContentStore, rpc_url: str, record: Path, from_block: int | None, quiet: bool
+    store: ContentStore,
+    *,
+    rpc_url: str,
+    record: Path,
+    from_block: int | None,
+    remeasure: bool,
+    quiet: bool,
 ) -> AuditReport:
     """The audit, with a progress bar on stderr (gone afterwards with --json)."""
-    from service.audit import CHECKS
     from service.audit import audit as run
+    from service.audit import checks_for
+
+    checks = checks_for(remeasure=remeasure)
 
     progress = Progress(
         TextColumn("{task.description:<58}"),
@@ -152,11 +175,11 @@ def _run(
         transient=quiet,
     )
     with progress:
-        task = progress.add_task("reading the chain's events", total=len(CHECKS), found=0)
+        task = progress.add_task("reading the chain's events", total=len(checks), found=0)
 
         def update(check: Check | None, found: int) -> None:
             title = check.title if check is not None else "done"
-            done = CHECKS.index(check) if check in CHECKS else len(CHECKS)
+            done = checks.index(check) if check in checks else len(checks)
             progress.update(task, description=title, completed=done, found=found)
 
         return run(
@@ -164,6 +187,7 @@ def _run(
             deployment_file=record,
             store=store,
             from_block=from_block,
+            remeasure=remeasure,
             progress=update,
         )
 
