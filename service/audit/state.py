@@ -24,6 +24,7 @@ from service.chain.types import (
     Event,
     RoundState,
     State,
+    Support,
     alias_from_bytes32,
 )
 
@@ -317,10 +318,16 @@ class StateCheck:
         stored: dict[int, RoundState] = {}
         updates: dict[int, int] = {}
         touched = _Touched(ctx)
-        for e in ctx.named("RoundOpened", "RoundStateChanged", "UpdateSubmitted"):
+        finalized: dict[int, tuple[int, str]] = {}  # aggregate version, inclusion root
+        for e in ctx.named("RoundOpened", "RoundStateChanged", "UpdateSubmitted", "RoundFinalized"):
             rid = int(e.args["roundId"])
             touched.saw(rid, e)
-            if e.name == "RoundOpened":
+            if e.name == "RoundFinalized":
+                finalized[rid] = (
+                    int(e.args["aggregateVersionId"]),
+                    bytes(e.args["inclusionRoot"]).hex(),
+                )
+            elif e.name == "RoundOpened":
                 opened[rid] = dict(e.args)
                 stored[rid] = RoundState.OPEN
                 updates[rid] = 0
@@ -356,6 +363,11 @@ class StateCheck:
                     ("base digest", bytes(o["baseDigest"]).hex(), bytes(raw[2]).hex()),
                     ("rule", bytes(o["rule"]).hex(), bytes(raw[3]).hex()),
                     ("parameters digest", bytes(o["paramsDigest"]).hex(), bytes(raw[4]).hex()),
+                    (
+                        "aggregate version and inclusion root",
+                        finalized.get(rid, (0, bytes(32).hex())),
+                        (int(raw[13]), bytes(raw[14]).hex()),
+                    ),
                 ],
                 f"{effective.name.lower()}, {updates[rid]} updates",
             )
@@ -381,8 +393,6 @@ def _ballot_finding(
     whether the recorded state follows from the votes."""
     deadline, _, for_v, against_v, abstain_v, required, eligible, status = raw
     derived = ballot.effective(timestamp)
-    from service.chain.types import Support
-
     v = ballot.votes
     wrong = list(ballot.problems())
     if derived != view:
