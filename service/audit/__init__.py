@@ -31,16 +31,22 @@ from service.store.base import ContentStore
 def audit(
     *,
     rpc_url: str,
-    deployment_file: Path,
     store: ContentStore,
+    deployment_file: Path | None = None,
+    registry: str | None = None,
     from_block: int | None = None,
     remeasure: bool = False,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Audit the deployment recorded in ``deployment_file`` on ``rpc_url`` against ``store``;
-    ``remeasure`` re-runs the accelerated builds' accuracy too."""
+    """Audit the deployment recorded in ``deployment_file`` (or the one ``registry``, the
+    ModelRegistry's address, implies) on ``rpc_url`` against ``store``; ``remeasure`` re-runs
+    the accelerated builds' accuracy too."""
     ctx = open_context(
-        rpc_url=rpc_url, deployment_file=deployment_file, store=store, from_block=from_block
+        rpc_url=rpc_url,
+        deployment_file=deployment_file,
+        registry=registry,
+        store=store,
+        from_block=from_block,
     )
     return run_audit(ctx, checks=checks_for(remeasure=remeasure), progress=progress)
 

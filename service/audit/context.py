@@ -16,6 +16,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3Exception
 
 from service.chain.compile import Build, load_build
 from service.chain.deploy import Deployment
@@ -84,29 +85,37 @@ class AuditContext:
 def open_context(
     *,
     rpc_url: str,
-    deployment_file: Path,
     store: ContentStore,
+    deployment_file: Path | None = None,
+    registry: str | None = None,
     from_block: int | None = None,
     timeout_s: float = 10.0,
     build: Build | None = None,
     on_events: Callable[[int], None] | None = None,
 ) -> AuditContext:
-    """Connect to ``rpc_url``, read the deployment record and every event of the contracts up
-    to the latest block. ChainUnavailable if the node does not answer; DeploymentError if the
-    record is missing, unreadable or for another chain."""
-    deployment = Deployment.load(deployment_file)
+    """Connect to ``rpc_url``, read the deployment record (or, given only the registry's
+    address, find the deployment on chain: :func:`deployment_on_chain`) and every event of the
+    contracts up to the latest block. ChainUnavailable if the node does not answer;
+    DeploymentError if the record is missing, unreadable or for another chain."""
     chain_id = rpc_chain_id(rpc_url, timeout=timeout_s)
+    w3 = Web3(RpcProvider(rpc_url, timeout_s=timeout_s))
+    build = build or load_build()
+    if registry is not None:
+        deployment = deployment_on_chain(w3, registry, build)
+    elif deployment_file is not None:
+        deployment = Deployment.load(deployment_file)
+    else:
+        raise DeploymentError("give the deployment record or the registry's address")
     if chain_id != deployment.chain_id:
         raise DeploymentError(
-            f"{deployment_file} records a deployment on chain {deployment.chain_id}, but the "
-            f"node at {rpc_url} is chain {chain_id}; give the RPC URL of that chain"
+            f"{deployment_file or registry} is a deployment on chain {deployment.chain_id}, "
+            f"but the node at {rpc_url} is chain {chain_id}; give the RPC URL of that chain"
         )
     if not deployment.rounds:
         raise DeploymentError(
-            f"{deployment_file} names no FederatedRounds contract: it predates federated rounds"
+            f"{deployment_file or registry} names no FederatedRounds contract: it predates "
+            "federated rounds"
         )
-    w3 = Web3(RpcProvider(rpc_url, timeout_s=timeout_s))
-    build = build or load_build()
     contracts = {
         name: w3.eth.contract(
             address=to_checksum_address(deployment.address_of(name)), abi=build[name].abi
@@ -136,4 +145,45 @@ def open_context(
         from_block=start,
         events=events,
         from_timestamp=from_timestamp,
+    )
+
+
+def deployment_on_chain(w3: Web3, registry: str, build: Build) -> Deployment:
+    """The deployment a registry address implies, for an auditor without the record: the
+    consortium and rounds contracts the registry names, and the deploy block as the first block
+    at which the consortium (deployed first) has code, found by bisection (the node must answer
+    for past blocks, as an archive node does). The compiler is this checkout's, which the code
+    check then compares the chain's code with."""
+    try:
+        address = to_checksum_address(registry)
+    except ValueError as exc:
+        raise DeploymentError(f"{registry!r} is not an address") from exc
+    latest = int(w3.eth.block_number)
+    if not w3.eth.get_code(address, block_identifier=latest):
+        raise DeploymentError(f"no contract at {address} on this chain: not a registry")
+    contract = w3.eth.contract(address=address, abi=build["ModelRegistry"].abi)
+    try:
+        consortium = str(contract.functions.consortium().call(block_identifier=latest))
+        rounds = str(contract.functions.rounds().call(block_identifier=latest))
+    except Web3Exception as exc:
+        raise DeploymentError(f"{address} does not answer as a ModelRegistry ({exc!r})") from exc
+    low, high = 0, latest  # the first block with the consortium's code lies in [low, high]
+    while low < high:
+        middle = (low + high) // 2
+        if w3.eth.get_code(to_checksum_address(consortium), block_identifier=middle):
+            high = middle
+        else:
+            low = middle + 1
+    return Deployment(
+        chain_id=int(w3.eth.chain_id),
+        consortium=consortium,
+        registry=address,
+        rounds=rounds,
+        deploy_block=low,
+        deployer="",
+        compiler_version=build.compiler_version,
+        settings=build.settings,
+        founders=[],
+        quorum_bps=0,  # the constructor's events say it
+        voting_period_s=0,
     )

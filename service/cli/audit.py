@@ -39,6 +39,14 @@ def audit(
             help="The deployment record (default: <data_dir>/deployment.json).",
         ),
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            help="Without a deployment record: the ModelRegistry's address; the other "
+            "contracts and the deploy block are found on chain (the node must serve past blocks).",
+        ),
+    ] = None,
     store_dir: Annotated[
         Path | None,
         typer.Option(
@@ -87,8 +95,10 @@ def audit(
     failed; 6 if the chain or the content source cannot be reached."""
     s = state()
     settings = s.settings
+    if registry is not None and deployment is not None:
+        fail("give --deployment or --registry, not both")
     record = deployment or settings.deployment_file
-    if not record.is_file():
+    if registry is None and not record.is_file():
         raise DeploymentError(
             f"no deployment record at {record}: give the record of the deployment to audit "
             "with --deployment PATH (a deployment writes it as <data_dir>/deployment.json)"
@@ -99,7 +109,8 @@ def audit(
         report = _run(
             store,
             rpc_url=rpc_url or settings.rpc_url,
-            record=record,
+            record=None if registry is not None else record,
+            registry=registry,
             from_block=from_block,
             remeasure=remeasure,
             quiet=s.json_output,
@@ -154,7 +165,8 @@ def _run(
     store: ContentStore,
     *,
     rpc_url: str,
-    record: Path,
+    record: Path | None,
+    registry: str | None,
     from_block: int | None,
     remeasure: bool,
     quiet: bool,
@@ -185,6 +197,7 @@ def _run(
         return run(
             rpc_url=rpc_url,
             deployment_file=record,
+            registry=registry,
             store=store,
             from_block=from_block,
             remeasure=remeasure,

@@ -218,6 +218,17 @@ def test_code_that_differs_from_the_sources_is_reported(tmp_path: Path) -> None:
         assert clean.exit_code == 0, clean.output
         assert "audit of chain 31337 at block" in clean.stdout and ": passed" in clean.stdout
         assert "deployed bytecode equals the compiled sources" in clean.stdout
+        # without the record: the registry's address alone
+        settings = own.settings
+        by_address = ["--json", "audit", "--rpc-url", settings.rpc_url]
+        by_address += ["--store-dir", str(settings.store_dir)]
+        env = {"GOVLEDGER_DATA_DIR": str(tmp_path / "elsewhere")}
+        found = CliRunner().invoke(app, [*by_address, "--registry", deployment.registry], env=env)
+        assert found.exit_code == 0, found.output
+        assert json.loads(found.stdout)["from_block"] == deployment.deploy_block
+        nothing = CliRunner().invoke(app, [*by_address, "--registry", "0x" + "11" * 20], env=env)
+        assert nothing.exit_code == 6
+        assert "no contract at" in json.loads(nothing.stderr)["error"]["message"]
         rounds_code = rpc(own, "eth_getCode", deployment.rounds, "latest")
         rpc(own, "anvil_setCode", deployment.consortium, rounds_code)  # other code there
         rpc(own, "evm_mine")
