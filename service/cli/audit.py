@@ -43,6 +43,7 @@ def audit(
         str | None,
         typer.Option(
             "--registry",
+            metavar="ADDRESS",
             help="Without a deployment record: the ModelRegistry's address; the other "
             "contracts and the deploy block are found on chain (the node must serve past blocks).",
         ),
@@ -66,6 +67,7 @@ def audit(
         list[Path] | None,
         typer.Option(
             "--car",
+            metavar="FILE",
             help="Read the content from this CAR file instead (repeat for several; every "
             "block is checked against its CID as it is read).",
         ),
