@@ -20,6 +20,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from service.chain.compile import Build
 from service.chain.reverts import RevertDecoder
@@ -149,17 +150,17 @@ def verify_deployment(*, w3: Web3, deployment: Deployment, build: Build) -> None
             "rounds; redeploy with `govledger chain deploy --force`"
         )
     for name in ("Consortium", "ModelRegistry", "FederatedRounds"):
-        address = deployment.address_of(name)
-        code = bytes(w3.eth.get_code(to_checksum_address(address)))
-        if not code:
+        problem = code_mismatch(w3=w3, deployment=deployment, build=build, contract=name)
+        if problem == "missing":
             raise DeploymentError(
-                f"no {name} contract at {address} on chain {chain_id}: the chain was reset "
-                "since the deployment; redeploy with `govledger chain deploy --force`"
+                f"no {name} contract at {deployment.address_of(name)} on chain {chain_id}: the "
+                "chain was reset since the deployment; redeploy with "
+                "`govledger chain deploy --force`"
             )
-        if not build[name].matches_runtime_code(code):
+        if problem is not None:
             raise DeploymentError(
-                f"the {name} code at {address} is not what the current sources compile to: "
-                "the contracts changed since the deployment; redeploy with "
+                f"the {name} code at {deployment.address_of(name)} is not what the current "
+                "sources compile to: the contracts changed since the deployment; redeploy with "
                 "`govledger chain deploy --force` or check out the deployed sources"
             )
     registry = w3.eth.contract(
@@ -172,6 +173,25 @@ def verify_deployment(*, w3: Web3, deployment: Deployment, build: Build) -> None
             f"{deployment.rounds} as the deployment record says; redeploy with "
             "`govledger chain deploy --force`"
         )
+
+
+def code_mismatch(
+    *,
+    w3: Web3,
+    deployment: Deployment,
+    build: Build,
+    contract: str,
+    block: BlockIdentifier = "latest",
+) -> str | None:
+    """None if the runtime code at ``contract``'s recorded address (at ``block``) is what
+    ``build`` compiles it to, immutables aside; else ``"missing"`` (no code there) or
+    ``"differs"``. The one comparison of deployed code with the sources (the start-up check
+    above and ``govledger audit`` use it)."""
+    address = to_checksum_address(deployment.address_of(contract))
+    code = bytes(w3.eth.get_code(address, block_identifier=block))
+    if not code:
+        return "missing"
+    return None if build[contract].matches_runtime_code(code) else "differs"
 
 
 def _code_hash(w3: Web3, address: str) -> str:

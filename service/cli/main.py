@@ -14,6 +14,7 @@ from service.cli import (
     accelerate,
     aliases,
     artifacts,
+    audit,
     ballots,
     chain,
     convert,
@@ -123,6 +124,7 @@ for func, name in (
     (ballots.ballots, "ballots"),
     (convert.convert, "convert"),
     (history.history, "history"),
+    (audit.audit, "audit"),
 ):
     command(app, name)(func)
 
