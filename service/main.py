@@ -52,6 +52,9 @@ from service.domain.predictions import PredictionService
 from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.errors import LedgerError
+from service.index.follower import Follower, Indexer
+from service.index.opening import indexer
+from service.index.store import IndexFile
 from service.journal.recovery import Keeper, Recovery
 
 log = logging.getLogger("govledger.service")
@@ -125,6 +128,12 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         keeper = Keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
+        app.state.index = IndexFile(settings.index_file) if settings.index_enabled else None
+        follower = (
+            Follower(lambda: _indexer(app.state.backends), settings.index_interval_s).start()
+            if settings.index_enabled
+            else None
+        )
         stop = threading.Event()
         if settings.gc_interval_s > 0:
             threading.Thread(
@@ -136,6 +145,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         yield
         stop.set()
         keeper.stop()
+        if follower is not None:
+            follower.stop()
         build_service.close()
         app.state.backends.close()
 
@@ -194,6 +205,23 @@ def _recovery(backends: Backends) -> Recovery | None:
     except LedgerError as exc:
         log.warning("the journal cannot be opened: %s", exc)
         return None
+
+
+_indexers: dict[int, Indexer] = {}
+
+
+def _indexer(backends: Backends) -> Indexer | None:
+    """The index's writer, on the service's ledger once it is connected (None until then)."""
+    try:
+        ledger = backends.ledger
+    except LedgerError as exc:
+        log.debug("the index waits for the chain: %s", exc)
+        return None
+    key = id(ledger)
+    if key not in _indexers:
+        _indexers.clear()
+        _indexers[key] = indexer(backends.settings, ledger.history, ledger.deployment)
+    return _indexers[key]
 
 
 def _start_up(backends: Backends, artifacts: ArtifactService) -> None:

@@ -320,6 +320,11 @@ class ModelList(BaseModel):
     total: int
     offset: int
     limit: int
+    indexed_to_block: int | None = Field(
+        default=None,
+        description="the event index answered up to this block and the chain after it, to the "
+        "latest block; null: read from the chain alone (index off, behind or rebuilding)",
+    )
 
 
 class BallotPublic(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -110,6 +111,13 @@ class EventReader:
         if isinstance(block, int):
             return block
         return int(self.w3.eth.get_block(block)["number"])
+
+    def decode(self, log: LogReceipt, *, timestamp: int | None = None) -> Event:
+        """One raw log of these contracts, decoded (the time given, not looked up)."""
+        event = self._decode(log, with_timestamps=False)
+        if timestamp is None:
+            return event
+        return replace(event, block_timestamp=timestamp)
 
     def _decode(self, log: LogReceipt, *, with_timestamps: bool) -> Event:
         key = (to_checksum_address(log["address"]), bytes(log["topics"][0]))
