@@ -295,3 +295,31 @@ def test_the_rebuild_command_gives_the_rows_of_incremental_indexing(
     assert status.exit_code == 0, status.output
     shown = json.loads(status.output)
     assert shown["events"] == report["events"] and shown["models"] == ledger.model_count()
+
+
+def test_the_fast_decoding_gives_what_web3_gives_for_every_log(
+    api: Api, stack: Stack, ledger: Ledger
+) -> None:
+    _history(api)
+    reader = ledger.history
+    logs = reader.w3.eth.get_logs(
+        {
+            "address": [c.address for c in reader.contracts.values()],
+            "fromBlock": reader.start_block,
+            "toBlock": "latest",
+        }
+    )
+    names = set()
+    for entry in logs:
+        fast = reader.decode(entry, timestamp=7)
+        slow = reader._decode(entry, with_timestamps=False)
+        assert fast.args == slow.args and type(fast.args) is dict, (fast, slow)
+        assert (fast.name, fast.block_number, fast.log_index, fast.transaction_hash) == (
+            slow.name,
+            slow.block_number,
+            slow.log_index,
+            slow.transaction_hash,
+        )
+        assert fast.block_timestamp == 7
+        names.add(fast.name)
+    assert {"ModelRegistered", "VersionProposed", "VoteCast", "RightsRevoked"} <= names
