@@ -26,6 +26,7 @@ from service.domain import catalog
 from service.domain.timeline import Position, Timeline
 from service.index.store import IndexFile
 from tests.api.conftest import MEMBER2, MEMBER3, OWNER, READER, Api, api_on, unique_name
+from tests.api.test_timeline import Story, story  # noqa: F401 - the fixture
 from tests.index.conftest import assert_index_is_the_chain, make_indexer, seed_models
 from tests.stack import Stack
 
@@ -323,3 +324,23 @@ def test_the_fast_decoding_gives_what_web3_gives_for_every_log(
         assert fast.block_timestamp == 7
         names.add(fast.name)
     assert {"ModelRegistered", "VersionProposed", "VoteCast", "RightsRevoked"} <= names
+
+
+def test_the_timeline_of_a_model_with_rounds_a_build_and_expired_ballots_is_the_chains(
+    api: Api,
+    ledger: Ledger,
+    story: Story,  # noqa: F811 - the fixture imported above
+) -> None:
+    """The timeline test's model (a finalized, a robust and a cancelled round, a build, expired
+    ballots, votes with reasons) through the service's index and from the chain alone (the
+    in-process reading has no bookkeeping, so votes' reasons are left out of the comparison)."""
+    assert _service_caught_up(api)["indexed_to_block"] == api.block_number()
+    from_index = _api_timeline(api, story.model_id, limit=7)
+    kinds = {e["kind"] for e in from_index}
+    assert {"round_finalized", "round_cancelled", "update_excluded", "ballot_expired"} <= kinds
+    assert {"build_proposed", "vote_cast", "alias_moved"} <= kinds
+    for entry in from_index:  # votes' reasons come from the service's bookkeeping
+        if entry["kind"] == "vote_cast":
+            entry["details"].pop("reason", None)
+            entry["details"].pop("reason_cid", None)
+    assert from_index == _chain_timeline(ledger, story.model_id, limit=500)
