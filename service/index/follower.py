@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from web3.exceptions import BlockNotFound
+from web3.exceptions import BlockNotFound, Web3Exception
 from web3.types import LogReceipt
 
 from service.chain.history import EventReader
@@ -42,6 +42,10 @@ MODEL_STATE_EVENTS = frozenset(
     }
 )
 """The events that change what ``GET /v1/models`` shows of a model."""
+MAX_PAGE_LOGS = 10_000
+"""A page that brings more logs halves the next page's blocks (one answer, one transaction of
+moderate size); a failed eth_getLogs halves it too and is tried again; pages of few logs grow
+back to ``EventReader.page_blocks``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +80,7 @@ class Indexer:
         self.confirmations = confirmations
         self._addresses = [c.address for c in reader.contracts.values()]
         self._lock = threading.Lock()
+        self._span: int | None = None  # blocks per page, while fewer than the reader's
 
     # ------------------------------------------------------------ public
 
@@ -94,14 +99,27 @@ class Indexer:
             while head.block < target and (max_pages is None or pages < max_pages):
                 if stop is not None and stop():
                     break
+                span = min(self._span or self.reader.page_blocks, self.reader.page_blocks)
                 start = head.block + 1
-                end = min(start + self.reader.page_blocks - 1, target)
+                end = min(start + span - 1, target)
                 end_hash = self._hash_of(end)
-                logs = list(
-                    self.w3.eth.get_logs(
-                        {"address": self._addresses, "fromBlock": start, "toBlock": end}
+                try:
+                    logs = list(
+                        self.w3.eth.get_logs(
+                            {"address": self._addresses, "fromBlock": start, "toBlock": end}
+                        )
                     )
-                )
+                except (LedgerError, ValueError, Web3Exception) as exc:
+                    if span == 1:
+                        raise
+                    # too many logs for one answer (a node's limit, or our timeout): halve
+                    self._span = span // 2
+                    log.info("eth_getLogs of %d blocks failed (%s): halving", span, exc)
+                    continue
+                if len(logs) > MAX_PAGE_LOGS:
+                    self._span = max(1, span // 2)
+                elif len(logs) < MAX_PAGE_LOGS // 4:
+                    self._span = span * 2
                 if end_hash is None or self._hash_of(end) != end_hash:
                     break  # the chain changed under the page; the next sync starts over
                 written = self._write_page(head, logs, end, end_hash)

@@ -24,6 +24,7 @@ from service.cli.main import app as cli_app
 from service.config import PROJECT_ROOT
 from service.domain import catalog
 from service.domain.timeline import Position, Timeline
+from service.index import follower
 from service.index.store import IndexFile
 from tests.api.conftest import MEMBER2, MEMBER3, OWNER, READER, Api, api_on, unique_name
 from tests.api.test_timeline import Story, story  # noqa: F401 - the fixture
@@ -201,14 +202,14 @@ indexer.reader.page_blocks = 1
 while True:
     result = indexer.sync(max_pages=1)
     print(result.head, flush=True)
-    time.sleep(0.05)
+    time.sleep(0.3)
 """
 
 
 def test_an_indexer_killed_mid_way_resumes_without_duplicates_or_gaps(
     api: Api, stack: Stack, ledger: Ledger, tmp_path: Path
 ) -> None:
-    seed_models(stack, [unique_name("resume") for _ in range(6)], versions_each=3)
+    seed_models(stack, [unique_name("resume") for _ in range(6)], versions_each=6)
     path = tmp_path / "index.sqlite"
     process = subprocess.Popen(
         [sys.executable, "-c", _KILLABLE, str(path)],
@@ -227,7 +228,7 @@ def test_an_indexer_killed_mid_way_resumes_without_duplicates_or_gaps(
     killed_at = IndexFile(path).head()
     assert killed_at is not None and heads[-1] <= killed_at.block < api.block_number()
 
-    indexer = make_indexer(stack, path, page_blocks=3)
+    indexer = make_indexer(stack, path, page_blocks=1)
     result = indexer.sync(max_pages=2)  # stopped after two pages: resumes from there too
     assert result.pages == 2 and result.head < api.block_number()
     assert indexer.sync().head == api.block_number()
@@ -344,3 +345,36 @@ def test_the_timeline_of_a_model_with_rounds_a_build_and_expired_ballots_is_the_
             entry["details"].pop("reason", None)
             entry["details"].pop("reason_cid", None)
     assert from_index == _chain_timeline(ledger, story.model_id, limit=500)
+
+
+def test_pages_shrink_when_the_node_refuses_a_range_and_the_index_stays_exact(
+    api: Api, stack: Stack, ledger: Ledger, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A node that limits eth_getLogs to two blocks per query (as public endpoints limit
+    ranges), played by wrapping the real node's answer; and pages that bring more logs than
+    ``MAX_PAGE_LOGS`` halve the next one."""
+    seed_models(stack, [unique_name("dense") for _ in range(4)], versions_each=2)
+    indexer = make_indexer(stack, tmp_path / "index.sqlite")
+    real = indexer.w3.eth.get_logs
+    asked: list[int] = []
+
+    def limited(params: Any) -> Any:
+        asked.append(params["toBlock"] - params["fromBlock"] + 1)
+        if asked[-1] > 2:
+            raise ValueError("query exceeds max block range 2")
+        return real(params)
+
+    monkeypatch.setattr(indexer.w3.eth, "get_logs", limited)
+    result = indexer.sync()
+    assert result.head == api.block_number() and result.pages > 1
+    assert max(asked) > 2 and asked[-1] <= 2
+    monkeypatch.setattr(indexer.w3.eth, "get_logs", real)
+    assert_index_is_the_chain(indexer.file, ledger, indexer.reader)
+
+    monkeypatch.setattr(follower, "MAX_PAGE_LOGS", 1)
+    seed_models(stack, [unique_name("dense") for _ in range(4)], versions_each=2)
+    dense = make_indexer(stack, tmp_path / "dense.sqlite", page_blocks=4)
+    first = dense.sync(max_pages=1)
+    assert first.pages == 1 and dense._span == 2  # the next page has half the blocks
+    dense.sync()
+    assert_index_is_the_chain(dense.file, ledger, dense.reader)
