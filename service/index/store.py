@@ -147,9 +147,7 @@ class IndexFile(SqliteFile):
                 for table in ("events", "models", "versions", "rounds", "blocks")
             }
 
-    def models(
-        self, *, name: str | None, owner: str | None, upto_block: int | None = None
-    ) -> list[ModelRecord]:
+    def models(self, *, name: str | None, owner: str | None) -> list[ModelRecord]:
         """Models in id order whose name contains ``name`` and whose owner is ``owner``."""
         where, args = ["1"], []
         if name:
