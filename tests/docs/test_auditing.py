@@ -27,9 +27,11 @@ from safetensors.numpy import save as save_numpy
 from service.chain.accounts import dev_accounts
 from service.client import GovLedgerClient
 from service.config import PROJECT_ROOT
+from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA
 from service.ml.safetensors_format import with_sorted_metadata
 from service.store.chunker import iter_chunks
 from service.store.cid import CHUNK_SIZE
+from service.store.embedded import EmbeddedStore
 from service.store.unixfs import compute_cid
 from tests.cli.conftest import unique
 from tests.stack import Stack
@@ -91,6 +93,8 @@ class Made:
     expired: int  # version id whose ballot ran out with one vote against
     round_id: int
     excluded: tuple[str, ...]
+    build: int  # version id: an accelerated build of ``approved``
+    build_documents: dict[str, str]  # DOC, RECIPE, REPORT: their CIDs
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +147,46 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
             path.write_bytes(weights(100 + n, scale=scale))
             client.submit_update(accounts[i], round_id, path, sample_count=10 + n)
         client.finalize_round(owner, round_id)
+
+        # an accelerated build of the approved version, with its three documents
+        built = weights(3)
+        (tmp / "build.safetensors").write_bytes(built)
+        built_cid = compute_cid(iter_chunks(built))[0]
+        parent = {
+            "model_id": model_id,
+            "version_id": approved,
+            "artifact_digest": "0x" + compute_cid(iter_chunks(artifact))[0].digest.hex(),
+        }
+        recipe = client.store_metadata(
+            owner, {"schema": RECIPE_SCHEMA, "build": "int8-dynamic", "parent": parent}
+        )
+        report = client.store_metadata(
+            owner, {"schema": REPORT_SCHEMA, "parent": parent, "rows": []}
+        )
+        version_document = {
+            "schema": VERSION_SCHEMA,
+            "model_id": model_id,
+            "build": "int8-dynamic",
+            "artifact": {
+                "cid": str(built_cid),
+                "digest": "0x" + built_cid.digest.hex(),
+                "size": len(built),
+                "format": "safetensors",
+            },
+            "parent": parent,
+            "recipe": {"cid": recipe.cid, "digest": recipe.digest},
+            "metrics": {"cid": report.cid, "digest": report.digest},
+        }
+        document_of_build = client.store_metadata(owner, version_document)
+        build = client.propose_version(
+            owner,
+            model_id,
+            tmp / "build.safetensors",
+            artifact_format="safetensors",
+            kind="accelerated",
+            parent_id=approved,
+            metadata_digest=document_of_build.digest,
+        ).version.version_id
     excluded = tuple(
         to_checksum_address("0x" + log["topics"][2][26:])
         for log in logs(
@@ -162,6 +206,12 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
         expired=expired,
         round_id=round_id,
         excluded=excluded,
+        build=build,
+        build_documents={
+            "DOC": document_of_build.cid,
+            "RECIPE": recipe.cid,
+            "REPORT": report.cid,
+        },
     )
 
 
@@ -342,9 +392,10 @@ def test_cast_logs_and_cast_call_read_a_version(shell: Shell, made: Made) -> Non
         str(required),
         str(eligible),
     ]
-    record, state = shell.run("views", VERSION=made.approved)
+    record, state, raw = shell.run("views", VERSION=made.approved)
     assert artifact_digest in record and "0x" + metadata.hex() in record
-    assert state == "1"  # Approved
+    assert state == "1" and raw == word(1)  # Approved
+    assert shell.run("views", VERSION=made.expired)[1:] == ["2", word(2)]  # Rejected: expired
 
 
 # ------------------------------------------------------------------ content
@@ -520,6 +571,42 @@ def test_the_rounds_updates_and_inclusion_root_as_documented(shell: Shell, made:
     )
     recorded = "0x" + finalized["data"][2 + 64 : 2 + 128]
     assert root == f"root {recorded}" and chain == f"chain {recorded}"
+
+
+def test_an_accelerated_builds_documents_as_documented(
+    shell: Shell, made: Made, tmp_path: Path
+) -> None:
+    files: dict[str, str | int] = {}
+    with EmbeddedStore(shell.stack.settings.store_dir) as store:  # as a node would hand them
+        for name, cid in made.build_documents.items():
+            path = tmp_path / f"{name.lower()}.json"
+            path.write_bytes(b"".join(store.get(cid)))
+            files[name] = str(path)
+    assert _download(
+        shell.stack, made.build_documents["DOC"], tmp_path / "served.json"
+    ).read_bytes() == ((tmp_path / "doc.json").read_bytes())
+    assert shell.run("builds", VERSION=made.build, **files) == [
+        "ok kind Accelerated",
+        "ok version document",
+        "ok its schema",
+        "ok the artifact it names",
+        "ok the parent it names",
+        "ok the parent's artifact",
+        "ok recipe",
+        "ok its schema",
+        "ok report",
+        "ok its schema",
+    ]
+    # the recipe handed over as the report: named, not passed
+    swapped = shell.run("builds", VERSION=made.build, **{**files, "REPORT": files["RECIPE"]})
+    assert [line.split(":")[0] for line in swapped if not line.startswith("ok")] == [
+        "DIFFERS report",
+        "DIFFERS its schema",
+    ]
+    # a version that is not a build is told apart
+    assert shell.run("builds", VERSION=made.approved, **files)[0] == (
+        "DIFFERS kind Accelerated: 0 is not 2"
+    )
 
 
 def test_every_block_the_page_marks_is_run_here() -> None:
