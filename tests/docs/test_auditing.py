@@ -25,6 +25,8 @@ from eth_utils import keccak, to_checksum_address
 from safetensors.numpy import save as save_numpy
 
 from service.chain.accounts import dev_accounts
+from service.chain.actions import sign_action
+from service.chain.setup import connect_ledger
 from service.client import GovLedgerClient
 from service.config import PROJECT_ROOT
 from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA
@@ -86,6 +88,7 @@ class Made:
 
     registry: str
     rounds: str
+    blocks: tuple[int, int]  # the first and last block the fixture made
     approved: int  # version id: a two-chunk artifact with a metadata document
     artifact: bytes
     artifact_cid: str
@@ -103,6 +106,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
     accounts: list[LocalAccount] = dev_accounts(10)
     owner, voters = accounts[1], accounts[2:4]
     deployment = json.loads(stack.settings.deployment_file.read_text())
+    first = int(rpc(stack, "eth_blockNumber"), 16) + 1
     with GovLedgerClient(base_url=stack.url, timeout=120) as client:
         model_id = client.register_model(owner, unique("auditing-doc")).model.model_id
         artifact = weights(1)
@@ -199,6 +203,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
     yield Made(
         registry=deployment["registry"],
         rounds=deployment["rounds"],
+        blocks=(first, int(rpc(stack, "eth_blockNumber"), 16)),
         approved=approved,
         artifact=artifact,
         artifact_cid=str(compute_cid(iter_chunks(artifact))[0]),
@@ -457,10 +462,15 @@ def test_the_pages_cid_script_gives_the_stores_cid_at_every_tree_shape(
 
 
 def _transactions(stack: Stack, made: Made) -> list[str]:
+    """The transactions of the fixture's blocks (the rest of the session's ledger belongs to
+    other tests, and would make this one slow)."""
     found: list[dict[str, Any]] = []
+    first, last = made.blocks
     for address in (made.registry, made.rounds):
         found += rpc(
-            stack, "eth_getLogs", {"address": address, "fromBlock": "0x0", "toBlock": "latest"}
+            stack,
+            "eth_getLogs",
+            {"address": address, "fromBlock": hex(first), "toBlock": hex(last)},
         )
     return sorted({log["transactionHash"] for log in found})
 
@@ -479,7 +489,7 @@ def test_the_signer_recovered_as_documented_is_the_actor_the_events_name(
     assert shell.run("recover", TX=vote["transactionHash"]) == [
         f"castVoteBySig actor {voter} signer {voter} OK"
     ]
-    # every relayed transaction of the ledger: each action's signer is its actor
+    # every transaction the fixture made: each action's signer is its actor
     functions: set[str] = set()
     for tx in _transactions(stack, made):
         if rpc(stack, "eth_getTransactionByHash", tx)["to"] is None:
@@ -497,6 +507,49 @@ def test_the_signer_recovered_as_documented_is_the_actor_the_events_name(
         "registerModelBySig",
     } <= functions
     assert functions & {"submitUpdateBySig", "submitUpdatesBySig"}
+
+
+def test_each_entry_of_a_batch_of_signed_updates_is_recovered(shell: Shell, made: Made) -> None:
+    """A batch (submitUpdatesBySig, as the relayer sends updates that wait together): one line
+    per entry, each its own signer. Relayed here by dev account 9, paying only."""
+    stack = shell.stack
+    accounts = dev_accounts(10)
+    ledger = connect_ledger(stack.settings, relayer=accounts[9])
+    chain_time = int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    round_id = ledger.open_round(
+        accounts[1],
+        ledger.version(made.approved).model_id,
+        made.approved,
+        rule="fedavg",
+        min_updates=1,
+        max_updates=5,
+        submission_deadline=chain_time + 3600,
+        max_norm=10**9,
+    )
+    base_digest = ledger.version(made.approved).artifact_digest
+    signed = [
+        sign_action(
+            ledger.prepare(
+                "SubmitUpdate",
+                accounts[i].address,
+                {
+                    "roundId": round_id,
+                    "baseDigest": base_digest,
+                    "updateDigest": keccak(i.to_bytes(32, "big")),
+                    "sampleCount": 7,
+                },
+            ),
+            accounts[i].key,
+        )
+        for i in PARTICIPANTS[:3]
+    ]
+    batch = ledger.relay_updates(signed)
+    tx = batch.transaction_hash
+    tx = tx if tx.startswith("0x") else "0x" + tx
+    assert shell.run("recover", TX=tx) == [
+        f"submitUpdatesBySig actor {a} signer {a} OK"
+        for a in (accounts[i].address for i in PARTICIPANTS[:3])
+    ]
 
 
 def test_a_struct_string_that_is_not_the_contracts_recovers_someone_else(
