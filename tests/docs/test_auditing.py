@@ -88,6 +88,7 @@ class Made:
 
     registry: str
     rounds: str
+    model_id: int
     blocks: tuple[int, int]  # the first and last block the fixture made
     approved: int  # version id: a two-chunk artifact with a metadata document
     artifact: bytes
@@ -203,6 +204,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
     yield Made(
         registry=deployment["registry"],
         rounds=deployment["rounds"],
+        model_id=model_id,
         blocks=(first, int(rpc(stack, "eth_blockNumber"), 16)),
         approved=approved,
         artifact=artifact,
@@ -261,7 +263,7 @@ def shell(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Shell:
     workdir = tmp_path_factory.mktemp("auditor")
     for name in ("contracts", "node_modules"):
         (workdir / name).symlink_to(PROJECT_ROOT / name)
-    for name in ("kubo_cid.py", "recover.py"):
+    for name in ("kubo_cid.py", "recover.py", "fedavg.py"):
         (workdir / name).write_text(BLOCKS[name])
     return Shell(stack=stack, workdir=workdir)
 
@@ -624,6 +626,49 @@ def test_the_rounds_updates_and_inclusion_root_as_documented(shell: Shell, made:
     )
     recorded = "0x" + finalized["data"][2 + 64 : 2 + 128]
     assert root == f"root {recorded}" and chain == f"chain {recorded}"
+
+
+def test_a_fedavg_aggregate_rebuilt_by_the_pages_script_is_the_recorded_one(
+    shell: Shell, made: Made, tmp_path: Path
+) -> None:
+    stack = shell.stack
+    accounts = dev_accounts(10)
+    chain_time = int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    with GovLedgerClient(base_url=stack.url, timeout=120) as client:
+        opened = client.open_round(
+            accounts[1],
+            made.model_id,
+            base_version_id=made.approved,
+            rule="fedavg",
+            params={},
+            min_updates=3,
+            max_updates=3,
+            submission_deadline=chain_time + 3600,
+            max_norm=1000.0,
+        )
+        round_id = int(opened.round.round_id)
+        given = []
+        for n, i in enumerate(PARTICIPANTS[:3]):
+            path = tmp_path / f"update-{i}.safetensors"
+            path.write_bytes(weights(200 + n, scale=0.01))
+            client.submit_update(accounts[i], round_id, path, sample_count=10 + 7 * n)
+            given.append(f"{accounts[i].address}:{10 + 7 * n}:{path}")
+        client.finalize_round(accounts[1], round_id)
+    (finalized,) = logs(
+        stack,
+        made.rounds,
+        "RoundFinalized(uint256,uint256,bytes32,bytes32,uint256,uint256,address)",
+        word(round_id),
+    )
+    recorded = "0x" + finalized["data"][2 : 2 + 64]
+    base = tmp_path / "base.safetensors"
+    base.write_bytes(made.artifact)
+    (line,) = shell.run("fedavg", BASE=base, UPDATES=" ".join(reversed(given)))
+    assert line.split(" ")[1] == recorded
+    # one sample count misreported: another aggregate
+    given[0] = given[0].replace(":10:", ":11:")
+    (line,) = shell.run("fedavg", BASE=base, UPDATES=" ".join(given))
+    assert line.split(" ")[1] != recorded
 
 
 def test_an_accelerated_builds_documents_as_documented(
