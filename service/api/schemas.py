@@ -604,6 +604,10 @@ class ContractInfo(BaseModel):
 
 class InfoPublic(BaseModel):
     chain_id: int
+    chain_time: int = Field(
+        description="the latest block's timestamp when answered (unix seconds): deadlines and "
+        "submission windows are compared with it, not with the caller's clock"
+    )
     deploy_block: int
     relayer: str
     contracts: dict[str, ContractInfo]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -156,7 +155,7 @@ def open_round(
         params=_parse_params(param or []),
         min_updates=min_updates,
         max_updates=max_updates,
-        submission_deadline=int(time.time()) + _duration(deadline),
+        submission_deadline=client.info().chain_time + _duration(deadline),
         max_norm=max_norm,
     )
     emit(

@@ -21,6 +21,7 @@ def info(ledger: LedgerDep, settings: SettingsDep) -> InfoPublic:
     d = ledger.deployment
     return InfoPublic(
         chain_id=d.chain_id,
+        chain_time=ledger.chain_time(),
         deploy_block=d.deploy_block,
         relayer=ledger.relayer.account.address,
         contracts={
