@@ -40,7 +40,7 @@ from safetensors.numpy import load as safetensors_load
 from service.client import GovLedgerClient, Signer
 from service.flower import records
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flwr.govledger")  # a child of flwr's logger: in the ServerApp's log
 
 
 @dataclass(frozen=True, kw_only=True)
