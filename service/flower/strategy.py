@@ -8,14 +8,15 @@ For each Flower round :class:`GovernedStrategy`
    model's owner or a maintainer), with the round's rule, parameters and bounds;
 2. sends each sampled node the round id, the base's CID and the service URL in the train
    message's ``config`` record (no tensors: see :mod:`service.flower.participant`);
-3. reads the replies as claims only (participant, update CID, transaction), then reads the round
-   from the service, which reads the chain: the updates the chain recorded are the round's, a
-   claim the chain does not back is reported and ignored;
-4. closes the round if it is still open; cancels it if it has fewer updates than its minimum;
-   else asks the service for the aggregate — the project's deterministic rule over the recorded
-   updates, not Flower's float mean — and signs ``FinalizeRound`` over it, so that the aggregate
-   becomes a version (kind Aggregate, parent the base) for the members' vote. Updates the rule
-   leaves out are excluded on chain with their reason;
+3. reads the replies as claims only (participant, update CID, transaction), closes the round if
+   it is still open (no late update slips in after), then reads it from the service, which reads
+   the chain: the updates the chain recorded are the round's, a claim the chain does not back is
+   reported and ignored;
+4. cancels the round if it has fewer updates than its minimum; else asks the service for the
+   aggregate — the project's deterministic rule over the recorded updates, not Flower's float
+   mean — and signs ``FinalizeRound`` over it, so that the aggregate becomes a version (kind
+   Aggregate, parent the base) for the members' vote. Updates the rule leaves out are excluded
+   on chain with their reason;
 5. returns the aggregate's weights (downloaded, verified against the chain) as the round's
    ``ArrayRecord`` and numbers about the round as its ``MetricRecord``.
 
@@ -186,6 +187,9 @@ class GovernedStrategy(FedAvg):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         round_id, base = self._open.pop(server_round)
         claims = [_claim(m) for m in replies]
+        if self.client.round(round_id).round.state == "open":
+            # nothing more is admitted: a late node's update cannot slip in after this read
+            self.client.close_round(self.coordinator, round_id)
         detail = self.client.round(round_id)
         on_chain = {u.participant.lower(): u.update_cid for u in detail.updates}
         reports = tuple(
@@ -200,9 +204,6 @@ class GovernedStrategy(FedAvg):
             elif r.status != records.RECORDED:
                 log.info("node %s (%s) refused: %s", r.node_id, r.participant or "?", r.reason)
         recorded = tuple(u.participant for u in detail.updates)
-        state = detail.round.state
-        if state == "open":
-            state = self.client.close_round(self.coordinator, round_id).round.state
         if len(recorded) < detail.round.min_updates:
             self.client.cancel_round(self.coordinator, round_id)
             minimum = detail.round.min_updates
