@@ -242,7 +242,7 @@ def run(client: GovLedgerClient, *, rounds: int) -> tuple[list[RoundRow], int]:
             params=PARAMS,
             min_updates=len(PARTICIPANTS) - 1,
             max_updates=len(PARTICIPANTS),
-            submission_deadline=int(time.time()) + 3600,
+            submission_deadline=(client.info().chain_time or int(time.time())) + 3600,
             max_norm=50.0,
         )
         round_id = opened.round.round_id

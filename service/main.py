@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service.api.metrics import Metrics, install_metrics
 from service.api.problems import install_problem_handlers
+from service.api.query import refuse_repeated_query_params
 from service.api.routes import (
     actions,
     aliases,
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_repeated_query_params)],
     )
     app.state.settings = settings
     app.state.metrics = metrics

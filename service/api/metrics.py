@@ -110,3 +110,15 @@ class _JournalCollector(Collector):
         for outcome, n in recovery.totals.items():
             outcomes.add_metric([outcome], n)
         yield outcomes
+        updates = backends.relayer.updates
+        yield CounterMetricFamily(
+            "govledger_update_batches",
+            "Transactions the relayer's group commit sent for federated updates since start "
+            "(a batch of one included)",
+            value=updates.batches,
+        )
+        yield GaugeMetricFamily(
+            "govledger_update_batch_largest",
+            "Most updates one of those transactions carried since start",
+            value=updates.largest,
+        )

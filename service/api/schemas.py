@@ -609,6 +609,11 @@ class ContractInfo(BaseModel):
 
 class InfoPublic(BaseModel):
     chain_id: int
+    chain_time: int | None = Field(
+        description="the latest block's timestamp when answered (unix seconds): deadlines and "
+        "submission windows are compared with it, not with the caller's clock; null while the "
+        "chain does not answer (the rest of this answer is the deployment record's)"
+    )
     deploy_block: int
     relayer: str
     contracts: dict[str, ContractInfo]

@@ -33,6 +33,7 @@ from service.chain.actions import (
     recover_signer,
     typed_data_digest,
 )
+from service.chain.ledger_core import ERC1271_ABI, ERC1271_MAGIC
 from service.chain.types import Event
 from service.errors import InvalidInput
 
@@ -57,17 +58,6 @@ ACTOR_EVENTS: dict[str, tuple[str, str]] = {
     "FinalizeRound": ("RoundFinalized", "by"),
     "CancelRound": ("RoundCancelled", "by"),
 }
-
-_ERC1271_ABI = [
-    {
-        "type": "function",
-        "name": "isValidSignature",
-        "stateMutability": "view",
-        "inputs": [{"name": "hash", "type": "bytes32"}, {"name": "signature", "type": "bytes"}],
-        "outputs": [{"name": "", "type": "bytes4"}],
-    }
-]
-_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 
 
 @dataclass(frozen=True)
@@ -278,7 +268,7 @@ def _signed_by(ctx: AuditContext, action: Action, signature: bytes, block: int) 
     if ctx.w3.eth.get_code(action.actor, block_identifier=block):  # type: ignore[arg-type]
         wallet = ctx.w3.eth.contract(
             address=to_checksum_address(action.actor),
-            abi=_ERC1271_ABI,
+            abi=ERC1271_ABI,
         )
         try:
             answer = wallet.functions.isValidSignature(typed_data_digest(action), signature).call(
@@ -286,7 +276,7 @@ def _signed_by(ctx: AuditContext, action: Action, signature: bytes, block: int) 
             )
         except Exception as exc:  # any failure of the wallet's call means no
             return False, f"the wallet {action.actor} did not accept the signature ({exc})"
-        if bytes(answer)[:4] == _ERC1271_MAGIC:
+        if bytes(answer)[:4] == ERC1271_MAGIC:
             return True, f"was accepted by the ERC-1271 wallet {action.actor}"
         return False, f"the wallet {action.actor} does not accept the signature"
     return False, f"the signature recovers to {signer or 'nobody'}"

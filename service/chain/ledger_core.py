@@ -35,8 +35,8 @@ from service.chain.types import Event
 from service.errors import InvalidInput
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
-_ERC1271_ABI = [
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+ERC1271_ABI = [
     {
         "type": "function",
         "name": "isValidSignature",
@@ -208,7 +208,7 @@ class LedgerCore:
         actor = to_checksum_address(signed.action.actor)
         if not self.w3.eth.get_code(actor):
             return False
-        wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        wallet = self.w3.eth.contract(address=actor, abi=ERC1271_ABI)
         args = [typed_data_digest(signed.action), signed.signature]
         calldata = bytes.fromhex(wallet.encode_abi("isValidSignature", args=args)[2:])
         # the wallet's code gets exactly the contract's bound: gas = bound + intrinsic gas
@@ -224,7 +224,7 @@ class LedgerCore:
             raw = self.relayer._rpc("eth_call", [call, "pending"])
         except Exception:  # no such function, a revert, or out of gas: not accepted
             return False
-        return bytes.fromhex(str(raw)[2:10]) == _ERC1271_MAGIC if len(str(raw)) >= 10 else False
+        return bytes.fromhex(str(raw)[2:10]) == ERC1271_MAGIC if len(str(raw)) >= 10 else False
 
     def relay_call(self, signed: SignedAction) -> Any:
         """The ``...BySig`` contract call that carries ``signed``."""

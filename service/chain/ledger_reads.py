@@ -10,8 +10,8 @@ from eth_utils import to_checksum_address
 from service.chain.actions import Statement, recover_signer, typed_data_digest
 from service.chain.history import address_topic, uint_topic
 from service.chain.ledger_core import (
-    _ERC1271_ABI,
-    _ERC1271_MAGIC,
+    ERC1271_ABI,
+    ERC1271_MAGIC,
     ZERO_ADDRESS,
     _address,
 )
@@ -164,14 +164,14 @@ class LedgerReads(RoundReads):
             pass  # malformed for an ordinary account; a contract wallet may still accept it
         if not self.w3.eth.get_code(actor):
             return False
-        wallet = self.w3.eth.contract(address=actor, abi=_ERC1271_ABI)
+        wallet = self.w3.eth.contract(address=actor, abi=ERC1271_ABI)
         try:
             magic = wallet.functions.isValidSignature(
                 typed_data_digest(statement), signature
             ).call()
         except Exception:  # a contract without the function, or one that reverts: not accepted
             return False
-        return bytes(magic) == _ERC1271_MAGIC
+        return bytes(magic) == ERC1271_MAGIC
 
     # ================================================================ history
 

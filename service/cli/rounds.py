@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -148,6 +147,13 @@ def open_round(
     s = state()
     client = s.client()
     mid = model_id(client, model)
+    now = client.info().chain_time
+    if now is None:
+        raise CliError(
+            "the service cannot reach the chain to read its time; retry when "
+            "`govledger status` says it is ready",
+            code=ExitCode.UNAVAILABLE,
+        )
     written = client.open_round(
         s.signer(),
         mid,
@@ -156,7 +162,7 @@ def open_round(
         params=_parse_params(param or []),
         min_updates=min_updates,
         max_updates=max_updates,
-        submission_deadline=int(time.time()) + _duration(deadline),
+        submission_deadline=now + _duration(deadline),
         max_norm=max_norm,
     )
     emit(

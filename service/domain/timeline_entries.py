@@ -14,8 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
+from service.api.timeline_schemas import TimelineKind
 from service.chain.types import (
     NORM_SCALE,
     CloseReason,
@@ -30,29 +31,7 @@ from service.chain.types import (
 )
 from service.errors import InvalidInput
 
-KINDS: tuple[str, ...] = (
-    "model_registered",
-    "metadata_changed",
-    "read_policy_changed",
-    "ownership_transfer_proposed",
-    "ownership_transfer_cancelled",
-    "ownership_transfer_accepted",
-    "rights_granted",
-    "rights_revoked",
-    "version_proposed",
-    "build_proposed",
-    "vote_cast",
-    "version_approved",
-    "version_rejected",
-    "ballot_expired",
-    "alias_moved",
-    "round_opened",
-    "update_submitted",
-    "round_closed",
-    "update_excluded",
-    "round_finalized",
-    "round_cancelled",
-)
+KINDS: tuple[str, ...] = get_args(TimelineKind)
 """Every kind of entry, in the order a model's life usually shows them."""
 
 _CURSOR_RE = re.compile(r"^(\d{1,15})(?::(-?\d{1,9}))?$")

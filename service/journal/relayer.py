@@ -218,6 +218,8 @@ class Relayer:
             if self.recovery is not None:
                 self.recovery.ensure_synced()
             prepared = ledger.prepare_updates([signed for signed, _ in batch], verify=False)
+        except ChainUnavailable as exc:
+            return [exc] * len(batch)  # each request abandons its upload, as alone
         except (ContractRevert, ChainError):
             return self._one_by_one(batch)
         sent: list[str] = []
@@ -236,7 +238,7 @@ class Relayer:
             return self._one_by_one(batch)
         except ChainUnavailable as exc:
             if not sent:
-                return self._one_by_one(batch)  # each finds the chain as it is, and says so
+                return [exc] * len(batch)  # each request abandons its upload, as alone
             pending = ActionPending(
                 f"the update is journaled and its transaction {sent[0]} was sent, but the chain "
                 f"did not confirm it ({exc}); the service applies it exactly once when the chain "

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,8 @@ from service.ml.safetensors_format import (
     SafetensorsValidator,
     with_sorted_metadata,
 )
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 ARCHITECTURE: Final = "DigitsMLP"
 INPUT_FEATURES: Final = 64  # 8x8 pixels, intensities 0..16
@@ -207,7 +209,14 @@ def load_safetensors(data: bytes) -> DigitsMLP:
     validator = SafetensorsValidator()
     validator.feed(data)
     summary = validator.finish()
-    model = DigitsMLP(_hidden_sizes(summary))
+    return load_weights(DigitsMLP(_hidden_sizes(summary)), summary, data, ARCHITECTURE)
+
+
+def load_weights(
+    model: ModuleT, summary: SafetensorsSummary, data: bytes, architecture: str
+) -> ModuleT:
+    """Load ``data`` (already parsed into ``summary``) into ``model`` if its tensors are exactly
+    the model's, float32; otherwise InvalidArtifact names what differs. Nothing is unpickled."""
     expected = {name: ("F32", tuple(t.shape)) for name, t in model.state_dict().items()}
     found = {t.name: (t.dtype, t.shape) for t in summary.tensors}
     if found != expected:
@@ -216,7 +225,7 @@ def load_safetensors(data: bytes) -> DigitsMLP:
             for name in expected.keys() | found.keys()
             if expected.get(name) != found.get(name)
         )
-        raise InvalidArtifact(f"weights do not match {ARCHITECTURE}: {'; '.join(diff[:5])}")
+        raise InvalidArtifact(f"weights do not match {architecture}: {'; '.join(diff[:5])}")
     model.load_state_dict(safetensors_load(data), strict=True)
     model.eval()
     return model

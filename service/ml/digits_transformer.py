@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from typing import Final
 
 import torch
-from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 from torch import nn
 from torch.nn import functional
 
 from service.errors import InvalidArtifact
-from service.ml.digits import NUM_CLASSES, TrainingMetrics, fit
+from service.ml.digits import NUM_CLASSES, TrainingMetrics, fit, load_weights
 from service.ml.safetensors_format import SafetensorsValidator, with_sorted_metadata
 
 ARCHITECTURE: Final = "DigitsTransformer"
@@ -140,16 +139,4 @@ def load_safetensors(data: bytes) -> DigitsTransformer:
         raise InvalidArtifact(
             "a DigitsTransformer's metadata must give integer width, heads, layers and ffn"
         ) from None
-    model = DigitsTransformer(sizes)
-    expected = {name: ("F32", tuple(t.shape)) for name, t in model.state_dict().items()}
-    found = {t.name: (t.dtype, t.shape) for t in summary.tensors}
-    if found != expected:
-        diff = sorted(
-            f"{name}: expected {expected.get(name)}, found {found.get(name)}"
-            for name in expected.keys() | found.keys()
-            if expected.get(name) != found.get(name)
-        )
-        raise InvalidArtifact(f"weights do not match {ARCHITECTURE}: {'; '.join(diff[:5])}")
-    model.load_state_dict(safetensors_load(data), strict=True)
-    model.eval()
-    return model
+    return load_weights(DigitsTransformer(sizes), summary, data, ARCHITECTURE)

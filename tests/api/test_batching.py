@@ -7,6 +7,7 @@ test's own, for what a refused batch does (a real chain, a real journal file).""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -78,6 +79,8 @@ def test_concurrent_updates_share_transactions_and_each_is_recorded_once(
     recorded = {u["participant"]: u["update_cid"] for u in detail["updates"]}
     assert recorded == {a: str(cid_of(d)) for a, d in updates.items()}
     assert detail["round"]["state"] == "closed"  # at its maximum
+    largest = re.search(r"^govledger_update_batch_largest (\S+)$", api.get("/metrics").text, re.M)
+    assert largest is not None and float(largest.group(1)) >= 2
 
 
 # ---------------------------------------------------------------- the relayer, in process

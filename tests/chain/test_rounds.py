@@ -393,8 +393,9 @@ def test_a_submission_after_the_deadline_is_refused(
 ):
     round_id = open_round(ledger, scene)
     deadline = ledger.round(round_id).submission_deadline
-    mine_at(ledger.w3, deadline)
-    submit(ledger, scene.contributors[0], round_id)  # in the block at the deadline: accepted
+    set_next_block_time(ledger.w3, deadline)
+    submit(ledger, scene.contributors[0], round_id)  # accepted in the block at the deadline
+    assert block_time(ledger.w3) == deadline
     mine_at(ledger.w3, deadline + 1)
 
     with refused(

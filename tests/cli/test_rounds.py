@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -126,8 +127,17 @@ def test_a_hand_made_aggregate_fails_verification(
 
 
 def test_a_round_closed_early_then_cancelled(
-    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+    cli: Cli,
+    client: GovLedgerClient,
+    accounts: list[LocalAccount],
+    tmp_path: Path,
+    stack: Stack,
 ) -> None:
+    # the chain's clock runs two hours ahead of this machine's: `--deadline 1h` counts from
+    # chain time (from this machine's clock, the round would be refused as already over)
+    for method, params in (("evm_increaseTime", [7200]), ("evm_mine", [])):
+        httpx.post(stack.settings.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                 "params": params}, timeout=30)  # fmt: skip
     owner = accounts[1]
     name = unique("fl-cancel")
     model_id = client.register_model(owner, name).model.model_id

@@ -11,6 +11,7 @@ from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import ActionPrepare, ContractInfo, InfoPublic, PreparedAction
 from service.chain.actions import DOMAIN_NAMES, DOMAIN_VERSION, ContractName
 from service.domain import actions
+from service.errors import ChainUnavailable
 
 router = APIRouter(prefix="/v1", tags=["actions"], responses=PROBLEM_RESPONSES)
 
@@ -19,8 +20,13 @@ router = APIRouter(prefix="/v1", tags=["actions"], responses=PROBLEM_RESPONSES)
 def info(ledger: LedgerDep, settings: SettingsDep) -> InfoPublic:
     """The chain, the contracts and their EIP-712 domains, the relayer."""
     d = ledger.deployment
+    try:
+        chain_time: int | None = ledger.chain_time()
+    except ChainUnavailable:
+        chain_time = None
     return InfoPublic(
         chain_id=d.chain_id,
+        chain_time=chain_time,
         deploy_block=d.deploy_block,
         relayer=ledger.relayer.account.address,
         contracts={
