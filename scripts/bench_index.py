@@ -16,9 +16,10 @@ batches, ``--per-block`` to a block), not the service. Every loop is bounded in 
   and through web3 (its log formatting), nothing written: the chain's side of the catch-up;
 - latency (p50 and p95 over ``--requests`` requests): ``GET /v1/models`` (first page of 100), a
   name search, an owner filter at an offset, and one model's timeline (first page of 100
-  entries), with the index; then with the service restarted with
-  ``GOVLEDGER_INDEX_ENABLED=false`` (``--old-requests`` each), the first list query and the
-  timeline only: without the index every list reads every model whatever its filter.
+  entries), its versions' list and one version by its number (``name@2``), with the index;
+  then with the service restarted with ``GOVLEDGER_INDEX_ENABLED=false`` (``--old-requests``
+  each), the same without the name and owner filters: without the index every list reads
+  every model whatever its filter.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ from service.index.opening import standalone_indexer
 
 FOUNDERS = [dev_account(i) for i in (1, 2, 3)]
 UNAVAILABLE: list[str] = []
-OLD_PATH = ("GET /v1/models (first 100)", "GET /v1/models/{id}/timeline (first 100)")
+OLD_PATH = (
+    "GET /v1/models (first 100)",
+    "GET /v1/models/{id}/timeline (first 100)",
+    "GET /v1/models/{id}/versions",
+    "GET /v1/versions/by-ref/{name}@2",
+)
 
 
 def seed(stack: Stack, *, models: int, versions: int, votes: int, per_block: int) -> dict[str, Any]:
@@ -185,6 +191,7 @@ def latencies(
 ) -> dict[str, tuple[float, float]]:
     owner = FOUNDERS[1].address
     with httpx.Client(base_url=stack.url, timeout=600) as http:
+        name = http.get(f"/v1/models/{busiest}").raise_for_status().json()["name"]
         queries: dict[str, Callable[[], httpx.Response]] = {
             "GET /v1/models (first 100)": lambda: http.get("/v1/models"),
             "GET /v1/models?name=bench-0999": lambda: http.get(
@@ -196,6 +203,8 @@ def latencies(
             "GET /v1/models/{id}/timeline (first 100)": lambda: http.get(
                 f"/v1/models/{busiest}/timeline"
             ),
+            "GET /v1/models/{id}/versions": lambda: http.get(f"/v1/models/{busiest}/versions"),
+            "GET /v1/versions/by-ref/{name}@2": lambda: http.get(f"/v1/versions/by-ref/{name}@2"),
         }
         if only is not None:
             queries = {name: call for name, call in queries.items() if name in only}

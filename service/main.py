@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         app.state.backends = backends or Backends(
             settings, ledger_factory=lambda s: _connect(s, metrics)
         )
+        app.state.index = IndexFile(settings.index_file) if settings.index_enabled else None
+        app.state.backends.attach_index(app.state.index)
         app.state.artifacts = ArtifactService(
             app.state.backends,
             settings,
@@ -129,7 +131,6 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         keeper = Keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
-        app.state.index = IndexFile(settings.index_file) if settings.index_enabled else None
         follower = (
             Follower(lambda: _indexer(app.state.backends), settings.index_interval_s).start()
             if settings.index_enabled

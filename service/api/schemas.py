@@ -658,6 +658,12 @@ class ReadinessPublic(BaseModel):
         description="ok, or what the journal of signed actions still owes the chain (a "
         "rollback to repair, interrupted actions to finish)",
     )
+    index: str = Field(
+        default="off",
+        description="whether reads use the event index (ok: at block N, K behind the latest), "
+        "or why not (off, not yet written, not used: catching up or rolled back): "
+        "informational, readiness does not depend on it",
+    )
 
 
 class Problem(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from service.chain.history import uint_topic
 from service.chain.ledger import Ledger
 from service.chain.types import Event, ModelRecord
 from service.index.follower import MODEL_STATE_EVENTS
@@ -93,3 +94,33 @@ def models(
             found += [m for m in map(ledger.model, sorted(touched)) if matches(m, name, owner)]
             found.sort(key=lambda m: m.model_id)
     return found, v.head
+
+
+class LedgerIndex:
+    """The index as the ledger's ``indexed`` reads (``service.chain.ledger_core.IndexedReads``):
+    a model's version ids from the index's versions up to its head, those proposed after it
+    from the chain (one ``eth_getLogs`` over the tail), instead of a log scan of the whole
+    chain on every version number, version list and reference like ``name@3``."""
+
+    def __init__(self, index: IndexFile, ledger: Ledger) -> None:
+        self.index = index
+        self.ledger = ledger
+
+    def version_ids_of(self, model_id: int) -> list[int] | None:
+        v = view(self.index, self.ledger)
+        if v is None:
+            return None
+        ids = list(v.index.proposals(model_id, v.head))
+        if v.latest > v.head:
+            ids += [
+                int(e.args["versionId"])
+                for e in self.ledger.history.events(
+                    contract="ModelRegistry",
+                    event="VersionProposed",
+                    topics=[None, uint_topic(model_id)],
+                    from_block=v.head + 1,
+                    to_block=v.latest,
+                    with_timestamps=False,
+                )
+            ]
+        return ids

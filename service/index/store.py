@@ -218,6 +218,19 @@ class IndexFile(SqliteFile):
             ).fetchall()
         return [stored_log(r) for r in rows]
 
+    def logs_named(self, names: frozenset[str], to_block: int) -> list[StoredLog]:
+        """Every log of the named events up to ``to_block``, in chain order."""
+        marks = ",".join("?" * len(names))
+        with self.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT e.block, e.log_index, b.hash, e.transaction_hash, e.transaction_index, "
+                "e.address, e.topics, e.data, b.timestamp FROM events e "
+                "JOIN blocks b ON b.number = e.block "
+                f"WHERE e.block <= ? AND e.name IN ({marks}) ORDER BY e.block, e.log_index",
+                (to_block, *sorted(names)),
+            ).fetchall()
+        return [stored_log(r) for r in rows]
+
     def all_logs(self) -> list[tuple[int, int, str, str, str]]:
         """(block, log index, block hash, topics, data) of every indexed log, in chain order:
         what two indexes built from the same chain must agree on."""
