@@ -23,6 +23,8 @@ from service.chain.setup import connect_ledger
 from service.cli.main import app as cli_app
 from service.config import PROJECT_ROOT
 from service.domain import catalog
+from service.domain.artifacts import ArtifactIndex
+from service.domain.indexed import LedgerIndex
 from service.domain.timeline import Position, Timeline
 from service.index import follower
 from service.index.store import IndexFile
@@ -129,6 +131,8 @@ def test_the_index_holds_what_the_chain_says_and_the_api_answers_as_the_chain_do
 
     body = _service_caught_up(api)
     assert body["indexed_to_block"] == api.block_number()
+    ready = api.get("/ready").json()
+    assert ready["index"].startswith("ok: at block "), ready
     assert {k: body[k] for k in ("items", "total")} == _public_models(ledger, limit=500)
     for query in (
         {"name": "seeded", "limit": 3, "offset": 2},
@@ -154,6 +158,8 @@ def test_reads_take_the_blocks_past_the_index_head_from_the_chain(
 ) -> None:
     known = int(api.register(OWNER)["model_id"])
     api.propose(known)
+    for _ in range(4):  # the proposal four blocks deep: within the index's head
+        ledger.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     indexer = make_indexer(stack, tmp_path / "index.sqlite", confirmations=4)
     indexer.sync()
     # after the head: a new model, a version and a metadata change of an indexed model
@@ -185,10 +191,36 @@ def test_reads_take_the_blocks_past_the_index_head_from_the_chain(
     assert indexed.entries == chain.entries
     assert version in {e.version_id for e in indexed.entries}
 
+    # version ids (numbers, version lists, name@N): the index's up to its head, the rest from
+    # the chain; the version proposed past the head is there, in its place
+    chain_ids = ledger.version_ids_of(known)
+    assert chain_ids[-1] == version and len(chain_ids) == 2
+    assert LedgerIndex(indexer.file, ledger).version_ids_of(known) == chain_ids
+    assert indexer.file.version_ids(known) == chain_ids[:1]  # the file alone lacks the tail
+
+    # the artifact rule's references: the index's logs up to its head, then the chain's from
+    # the block after it (not from the deploy block), the same sets as the chain alone gives
+    asked: list[int | None] = []
+    reads = ledger.events
+
+    def spied(**kwargs: Any) -> Any:
+        asked.append(kwargs.get("from_block"))
+        return reads(**kwargs)
+
+    ledger.events = spied  # type: ignore[method-assign]
+    seeded = ArtifactIndex(ledger, indexer.file)
+    plain = ArtifactIndex(ledger, None)
+    assert seeded.referenced_digests() == plain.referenced_digests()
+    assert seeded.artifact_digests() == plain.artifact_digests()
+    for digest in plain.referenced_digests():
+        assert seeded.models_for(digest) == plain.models_for(digest)
+    assert head.block + 1 in asked and ledger.deployment.deploy_block in asked
+
     # an index of nothing yet (or far behind) is not used: the chain answers
     empty = IndexFile(tmp_path / "empty.sqlite")
     fallback = catalog.list_models(ledger, name=None, owner=None, offset=0, limit=500, index=empty)
     assert fallback.indexed_to_block is None and fallback.items == without.items
+    assert LedgerIndex(empty, ledger).version_ids_of(known) is None
 
 
 _KILLABLE = """
