@@ -53,10 +53,10 @@ from service.domain.predictions import PredictionService
 from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.errors import LedgerError
-from service.index.follower import Follower, Indexer
+from service.index.follower import Indexer, follower
 from service.index.opening import indexer
 from service.index.store import IndexFile
-from service.journal.recovery import Keeper, Recovery
+from service.journal.recovery import Recovery, keeper
 
 log = logging.getLogger("govledger.service")
 
@@ -128,11 +128,11 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         threading.Thread(
             target=_start_up, args=(app.state.backends, app.state.artifacts), daemon=True
         ).start()
-        keeper = Keeper(
+        journal_keeper = keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
-        follower = (
-            Follower(lambda: _indexer(app.state.backends), settings.index_interval_s).start()
+        index_follower = (
+            follower(lambda: _indexer(app.state.backends), settings.index_interval_s).start()
             if settings.index_enabled
             else None
         )
@@ -146,9 +146,9 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             ).start()
         yield
         stop.set()
-        keeper.stop()
-        if follower is not None:
-            follower.stop()
+        journal_keeper.stop()
+        if index_follower is not None:
+            index_follower.stop()
         build_service.close()
         app.state.backends.close()
 

@@ -28,6 +28,7 @@ from service.chain.history import EventReader
 from service.chain.types import Event
 from service.errors import LedgerError
 from service.index.store import SCHEMA_VERSION, Head, IndexFile, as_log, read_head, stored_log
+from service.periodic import Periodic
 
 log = logging.getLogger("govledger.index")
 
@@ -370,33 +371,12 @@ def _clear(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {table}")
 
 
-class Follower:
-    """A daemon thread that keeps the index current: a sync every ``interval_s`` seconds (the
-    first one catches up from the deploy block, page by page)."""
+def follower(indexer: Callable[[], Indexer | None], interval_s: float) -> Periodic:
+    """A daemon thread that keeps the index current: a sync every ``interval_s`` seconds, the
+    first at once (it catches up from the deploy block, page by page)."""
 
-    def __init__(self, indexer: Callable[[], Indexer | None], interval_s: float) -> None:
-        self._indexer = indexer
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="index-follower", daemon=True)
+    def sync(stop: threading.Event) -> None:
+        if (current := indexer()) is not None:
+            current.sync(stop=stop.is_set)
 
-    def start(self) -> Follower:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                indexer = self._indexer()
-                if indexer is not None:
-                    indexer.sync(stop=self._stop.is_set)
-            except LedgerError as exc:
-                log.debug("index sync skipped: %s", exc)
-            except Exception:
-                log.exception("index sync failed")
-            if self._stop.wait(self.interval_s):
-                return
+    return Periodic("index sync", sync, interval_s, log=log, at_start=True)
