@@ -123,6 +123,20 @@ class Settings(BaseSettings):
         description="How often the journal compares its mined actions with the chain (rollback "
         "detection) and finishes actions a crash interrupted.",
     )
+    index_enabled: bool = Field(
+        default=True,
+        description="Keep the event index (SQLite in the data dir) and answer model lists and "
+        "timelines from it; off: every list reads the chain.",
+    )
+    index_confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="Blocks the index stays behind the chain's latest block (0 on the local "
+        "chain; more on a chain that reorganises). Reads take the newer blocks from the chain.",
+    )
+    index_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the index follows the chain, in seconds."
+    )
 
     build_concurrency: int = Field(
         default=1, ge=1, le=8, description="Build jobs that run at once (worker threads)."
@@ -191,6 +205,10 @@ class Settings(BaseSettings):
     @property
     def bookkeeping_file(self) -> Path:
         return self.data_dir / "bookkeeping.sqlite"
+
+    @property
+    def index_file(self) -> Path:
+        return self.data_dir / "index.sqlite"
 
     @property
     def builds_file(self) -> Path:

@@ -53,7 +53,10 @@ from service.domain.predictions import PredictionService
 from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.errors import LedgerError
-from service.journal.recovery import Keeper, Recovery
+from service.index.follower import Indexer, follower
+from service.index.opening import indexer
+from service.index.store import IndexFile
+from service.journal.recovery import Recovery, keeper
 
 log = logging.getLogger("govledger.service")
 
@@ -81,6 +84,8 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         app.state.backends = backends or Backends(
             settings, ledger_factory=lambda s: _connect(s, metrics)
         )
+        app.state.index = IndexFile(settings.index_file) if settings.index_enabled else None
+        app.state.backends.attach_index(app.state.index)
         app.state.artifacts = ArtifactService(
             app.state.backends,
             settings,
@@ -123,9 +128,14 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         threading.Thread(
             target=_start_up, args=(app.state.backends, app.state.artifacts), daemon=True
         ).start()
-        keeper = Keeper(
+        journal_keeper = keeper(
             lambda: _recovery(app.state.backends), settings.journal_check_interval_s
         ).start()
+        index_follower = (
+            follower(lambda: _indexer(app.state.backends), settings.index_interval_s).start()
+            if settings.index_enabled
+            else None
+        )
         stop = threading.Event()
         if settings.gc_interval_s > 0:
             threading.Thread(
@@ -136,7 +146,9 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
             ).start()
         yield
         stop.set()
-        keeper.stop()
+        journal_keeper.stop()
+        if index_follower is not None:
+            index_follower.stop()
         build_service.close()
         app.state.backends.close()
 
@@ -196,6 +208,23 @@ def _recovery(backends: Backends) -> Recovery | None:
     except LedgerError as exc:
         log.warning("the journal cannot be opened: %s", exc)
         return None
+
+
+_indexers: dict[int, Indexer] = {}
+
+
+def _indexer(backends: Backends) -> Indexer | None:
+    """The index's writer, on the service's ledger once it is connected (None until then)."""
+    try:
+        ledger = backends.ledger
+    except LedgerError as exc:
+        log.debug("the index waits for the chain: %s", exc)
+        return None
+    key = id(ledger)
+    if key not in _indexers:
+        _indexers.clear()
+        _indexers[key] = indexer(backends.settings, ledger.history, ledger.deployment)
+    return _indexers[key]
 
 
 def _start_up(backends: Backends, artifacts: ArtifactService) -> None:

@@ -19,6 +19,7 @@ from service.domain.metadata import MetadataDocuments
 from service.domain.predictions import PredictionService
 from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
+from service.index.store import IndexFile
 from service.journal.relayer import Relayer
 from service.store.base import ContentStore
 
@@ -95,6 +96,12 @@ def _metrics(request: Request) -> Metrics:
     return metrics
 
 
+def _index(request: Request) -> IndexFile | None:
+    """The event index; None when it is turned off (GOVLEDGER_INDEX_ENABLED=false)."""
+    index: IndexFile | None = getattr(request.app.state, "index", None)
+    return index
+
+
 def _session_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -123,5 +130,6 @@ VoteReasonsDep = Annotated[VoteReasonService, Depends(_vote_reasons)]
 SessionsDep = Annotated[SessionStore, Depends(_sessions)]
 RoundsDep = Annotated[RoundService, Depends(_rounds)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+IndexDep = Annotated[IndexFile | None, Depends(_index)]
 SessionTokenDep = Annotated[str | None, Depends(_session_token)]
 AccountDep = Annotated[str | None, Depends(_account)]

@@ -320,6 +320,11 @@ class ModelList(BaseModel):
     total: int
     offset: int
     limit: int
+    indexed_to_block: int | None = Field(
+        default=None,
+        description="the event index answered up to this block and the chain after it, to the "
+        "latest block; null: read from the chain alone (index off, behind or rebuilding)",
+    )
 
 
 class BallotPublic(BaseModel):
@@ -652,6 +657,12 @@ class ReadinessPublic(BaseModel):
         default="ok",
         description="ok, or what the journal of signed actions still owes the chain (a "
         "rollback to repair, interrupted actions to finish)",
+    )
+    index: str = Field(
+        default="off",
+        description="whether reads use the event index (ok: at block N, K behind the latest), "
+        "or why not (off, not yet written, not used: catching up or rolled back): "
+        "informational, readiness does not depend on it",
     )
 
 

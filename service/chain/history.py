@@ -7,10 +7,13 @@ so that public RPC endpoints with getLogs limits work too.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -45,6 +48,14 @@ class EventReader:
                     name = str(item["name"])  # type: ignore[typeddict-item]
                     self._by_topic[(contract.address, topic)] = (contract, name)
         self._timestamps: OrderedDict[bytes, int] = OrderedDict()  # block hash -> time
+        self._layouts: dict[tuple[str, bytes], _Layout] = {}
+        for contract in contracts.values():
+            for item in contract.abi:
+                if item.get("type") == "event":
+                    layout = _Layout.of(item)
+                    if layout is not None:
+                        topic = event_abi_to_log_topic(item)  # type: ignore[arg-type]
+                        self._layouts[(contract.address.lower(), topic)] = layout
 
     def topic_of(self, contract: str, event: str) -> bytes:
         for (address, topic), (_, name) in self._by_topic.items():
@@ -111,6 +122,30 @@ class EventReader:
             return block
         return int(self.w3.eth.get_block(block)["number"])
 
+    def decode(self, log: LogReceipt, *, timestamp: int | None = None) -> Event:
+        """One raw log of these contracts, decoded (the time given, not looked up): with
+        eth-abi directly for events of plain static and string types (every event of these
+        contracts; several times faster than web3's ``process_log``, and the same arguments),
+        through web3 for any other."""
+        layout = self._layouts.get((str(log["address"]).lower(), bytes(log["topics"][0])))
+        if layout is None:
+            event = self._decode(log, with_timestamps=False)
+            return event if timestamp is None else replace(event, block_timestamp=timestamp)
+        args: dict[str, Any] = {}
+        for (name, type_), topic in zip(layout.indexed, log["topics"][1:], strict=True):
+            args[name] = _normal(type_, abi_decode([type_], bytes(topic))[0])
+        values = abi_decode(layout.data_types, bytes(log["data"]))
+        for name, type_, value in zip(layout.data_names, layout.data_types, values, strict=True):
+            args[name] = _normal(type_, value)
+        return Event(
+            name=layout.name,
+            args=args,
+            block_number=int(log["blockNumber"]),
+            block_timestamp=timestamp,
+            transaction_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            log_index=int(log["logIndex"]),
+        )
+
     def _decode(self, log: LogReceipt, *, with_timestamps: bool) -> Event:
         key = (to_checksum_address(log["address"]), bytes(log["topics"][0]))
         contract, name = self._by_topic[key]
@@ -126,6 +161,40 @@ class EventReader:
             transaction_hash=log["transactionHash"].to_0x_hex(),
             log_index=int(log["logIndex"]),
         )
+
+
+_PLAIN = re.compile(r"^(u?int\d*|address|bool|bytes\d+|string)$")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where an event's arguments are: the indexed ones in the topics, the rest in the data."""
+
+    name: str
+    indexed: list[tuple[str, str]]
+    data_names: list[str]
+    data_types: list[str]
+
+    @classmethod
+    def of(cls, item: Any) -> _Layout | None:
+        inputs = item["inputs"]
+        if not all(_PLAIN.match(i["type"]) for i in inputs):
+            return None
+        if any(i["indexed"] and i["type"] == "string" for i in inputs):
+            return None  # an indexed string is only its hash in the topic
+        return cls(
+            name=str(item["name"]),
+            indexed=[(i["name"], i["type"]) for i in inputs if i["indexed"]],
+            data_names=[i["name"] for i in inputs if not i["indexed"]],
+            data_types=[i["type"] for i in inputs if not i["indexed"]],
+        )
+
+
+def _normal(type_: str, value: Any) -> Any:
+    """A decoded value as web3's event decoding gives it (checksummed addresses)."""
+    if type_ == "address":
+        return to_checksum_address(value)
+    return value
 
 
 def uint_topic(value: int) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
@@ -64,6 +64,13 @@ class ActionReceipt:
         raise LookupError(f"the transaction emitted no {name} event")
 
 
+class IndexedReads(Protocol):
+    """What an event index answers for the ledger (``service/domain/indexed.py``)."""
+
+    def version_ids_of(self, model_id: int) -> list[int] | None:
+        """The model's version ids in proposal order at the latest block; None: ask the chain."""
+
+
 class LedgerCore:
     def __init__(
         self,
@@ -107,6 +114,10 @@ class LedgerCore:
             contracts={str(k): v for k, v in self.contracts.items()},
             start_block=deployment.deploy_block,
         )
+        #: reads a derived index may answer instead of scanning the chain's logs (set by the
+        #: service when its event index is on); each answers None when it cannot, and the
+        #: chain answers as without it
+        self.indexed: IndexedReads | None = None
 
     @property
     def consortium(self) -> Contract:

@@ -180,6 +180,9 @@ class LedgerReads(RoundReads):
         return self.history.events(**kwargs)
 
     def version_ids_of(self, model_id: int) -> list[int]:
+        """The model's version ids in proposal order (from the event index when it can say)."""
+        if self.indexed is not None and (ids := self.indexed.version_ids_of(model_id)) is not None:
+            return ids
         return [
             int(e.args["versionId"])
             for e in self.history.events(

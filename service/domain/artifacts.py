@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.chain.ledger import Ledger
-from service.chain.types import ModelRecord, VersionRecord
+from service.chain.types import Event, ModelRecord, VersionRecord
 from service.config import Settings
+from service.domain import indexed
 from service.domain.context import Backends
 from service.domain.metadata import metadata_document
 from service.errors import (
@@ -25,6 +26,7 @@ from service.errors import (
     Unauthenticated,
     UnsupportedCID,
 )
+from service.index.store import IndexFile
 from service.store.base import ContentStore
 from service.store.cid import CID, cid_from_digest, parse_cid
 
@@ -51,14 +53,22 @@ def resolve_cid(store: ContentStore, digest: bytes) -> CID | None:
     return dag
 
 
+REFERENCE_EVENTS = {
+    "ModelRegistry": frozenset({"VersionProposed", "ModelRegistered", "ModelMetadataChanged"}),
+    "FederatedRounds": frozenset({"RoundOpened", "UpdateSubmitted"}),
+}
+"""The events that make a model reference a digest."""
+
+
 class ArtifactIndex:
     """Which models reference each digest on chain (a version's artifact or metadata, a model's
     metadata, a round's update or rule parameters, now or in the past), kept up to date from
     events. A cache: the chain is the truth. A round's updates and parameters belong to the
     round's model: they are read under its rule, and garbage collection keeps them."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, index: IndexFile | None = None) -> None:
         self._ledger = ledger
+        self._index = index
         self._next_block = ledger.deployment.deploy_block
         self._models: dict[bytes, set[int]] = {}
         self._artifacts: set[bytes] = set()
@@ -68,34 +78,42 @@ class ArtifactIndex:
     def refresh(self) -> None:
         with self._lock:
             latest = self._ledger.block_number()
+            if self._next_block == self._ledger.deployment.deploy_block:
+                # a first read: the event index's logs up to its head, when it may answer,
+                # instead of reading the whole chain's logs from the node
+                v = indexed.view(self._index, self._ledger, latest)
+                if v is not None:
+                    logs = v.index.logs_named(frozenset().union(*REFERENCE_EVENTS.values()), v.head)
+                    for e in v.events(logs, self._ledger):
+                        self._take(e)
+                    self._next_block = v.head + 1
             if latest < self._next_block:
                 return
-            for e in self._ledger.events(
-                contract="ModelRegistry",
-                from_block=self._next_block,
-                to_block=latest,
-                with_timestamps=False,
-            ):
-                if e.name == "VersionProposed":
-                    self._add(e.args["artifactDigest"], e.args["modelId"])
-                    self._add(e.args["metadataDigest"], e.args["modelId"])
-                    self._artifacts.add(bytes(e.args["artifactDigest"]))
-                elif e.name in ("ModelRegistered", "ModelMetadataChanged"):
-                    self._add(e.args["metadataDigest"], e.args["modelId"])
-            for e in self._ledger.events(
-                contract="FederatedRounds",
-                from_block=self._next_block,
-                to_block=latest,
-                with_timestamps=False,
-            ):
-                if e.name == "RoundOpened":
-                    self._round_models[int(e.args["roundId"])] = int(e.args["modelId"])
-                    self._add(e.args["paramsDigest"], e.args["modelId"])
-                elif e.name == "UpdateSubmitted":
-                    model_id = self._round_models.get(int(e.args["roundId"]))
-                    if model_id is not None:
-                        self._add(e.args["updateDigest"], model_id)
+            for contract, names in REFERENCE_EVENTS.items():
+                for e in self._ledger.events(
+                    contract=contract,
+                    event=sorted(names),
+                    from_block=self._next_block,
+                    to_block=latest,
+                    with_timestamps=False,
+                ):
+                    self._take(e)
             self._next_block = latest + 1
+
+    def _take(self, e: Event) -> None:
+        if e.name == "VersionProposed":
+            self._add(e.args["artifactDigest"], e.args["modelId"])
+            self._add(e.args["metadataDigest"], e.args["modelId"])
+            self._artifacts.add(bytes(e.args["artifactDigest"]))
+        elif e.name in ("ModelRegistered", "ModelMetadataChanged"):
+            self._add(e.args["metadataDigest"], e.args["modelId"])
+        elif e.name == "RoundOpened":
+            self._round_models[int(e.args["roundId"])] = int(e.args["modelId"])
+            self._add(e.args["paramsDigest"], e.args["modelId"])
+        elif e.name == "UpdateSubmitted":
+            model_id = self._round_models.get(int(e.args["roundId"]))
+            if model_id is not None:
+                self._add(e.args["updateDigest"], model_id)
 
     def _add(self, digest: bytes, model_id: int) -> None:
         if any(digest):
@@ -157,7 +175,7 @@ class ArtifactService:
     def index(self) -> ArtifactIndex:
         ledger = self.backends.ledger
         if self._index is None or self._index._ledger is not ledger:
-            self._index = ArtifactIndex(ledger)
+            self._index = ArtifactIndex(ledger, self.backends.index)
         return self._index
 
     def cid_of(self, digest: bytes) -> CID | None:

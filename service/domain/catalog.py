@@ -19,8 +19,10 @@ from service.chain.types import (
     alias_from_bytes32,
     validate_model_name,
 )
+from service.domain import indexed
 from service.domain.refs import VersionRef
 from service.errors import InvalidInput, NotFound
+from service.index.store import IndexFile
 
 T = TypeVar("T")
 
@@ -31,26 +33,41 @@ class Page(Generic[T]):
     total: int
     offset: int
     limit: int
+    indexed_to_block: int | None = None  # read from the event index up to this block
 
 
-def _page(items: list[T], offset: int, limit: int) -> Page[T]:
-    return Page(items=items[offset : offset + limit], total=len(items), offset=offset, limit=limit)
+def _page(items: list[T], offset: int, limit: int, indexed_to_block: int | None = None) -> Page[T]:
+    return Page(
+        items=items[offset : offset + limit],
+        total=len(items),
+        offset=offset,
+        limit=limit,
+        indexed_to_block=indexed_to_block,
+    )
 
 
 def list_models(
-    ledger: Ledger, *, name: str | None, owner: str | None, offset: int, limit: int
+    ledger: Ledger,
+    *,
+    name: str | None,
+    owner: str | None,
+    offset: int,
+    limit: int,
+    index: IndexFile | None = None,
 ) -> Page[ModelRecord]:
-    """Models in registration order, filtered by name (substring) and owner (exact)."""
-    owner_key = owner.lower() if owner else None
-    found = []
+    """Models in registration order, filtered by name (substring) and owner (exact): from the
+    event index and the blocks past its head when it can answer (``indexed.models``), else one
+    chain call per model."""
+    answered = indexed.models(ledger, index, name=name, owner=owner)
+    if answered is not None:
+        found, head = answered
+        return _page(found, offset, limit, head)
+    chain_found = []
     for model_id in range(1, ledger.model_count() + 1):
         m = ledger.model(model_id)
-        if name and name not in m.name:
-            continue
-        if owner_key and m.owner.lower() != owner_key:
-            continue
-        found.append(m)
-    return _page(found, offset, limit)
+        if indexed.matches(m, name, owner):
+            chain_found.append(m)
+    return _page(chain_found, offset, limit)
 
 
 def model_by_name(ledger: Ledger, name: str) -> ModelRecord:

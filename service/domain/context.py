@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from service.chain.ledger import Ledger
 from service.config import Settings
+from service.domain import indexed
+from service.domain.indexed import LedgerIndex
 from service.errors import (
     ChainUnavailable,
     DeploymentError,
@@ -15,6 +17,7 @@ from service.errors import (
     ServiceUnavailable,
     StoreError,
 )
+from service.index.store import IndexFile
 from service.journal.recovery import Recovery, UploadPins
 from service.journal.relayer import Relayer
 from service.journal.store import Journal
@@ -27,9 +30,11 @@ class Readiness:
     store: str
     contracts: str
     journal: str = "ok"
+    index: str = "off"
 
     @property
     def ready(self) -> bool:
+        """The index is not part of it: without it reads go to the chain, slower, not wrong."""
         return self.chain == self.store == self.contracts == self.journal == "ok"
 
 
@@ -58,7 +63,27 @@ def readiness(backends: Backends) -> Readiness:
             journal = str(exc)
         except Exception as exc:
             journal = f"the journal cannot be checked: {type(exc).__name__}"
-    return Readiness(chain=chain, store=store, contracts=contracts, journal=journal)
+    index = index_state(backends) if chain == "ok" and contracts == "ok" else "off"
+    return Readiness(chain=chain, store=store, contracts=contracts, journal=journal, index=index)
+
+
+def index_state(backends: Backends) -> str:
+    """Whether reads use the event index now, and how far behind the chain it is."""
+    if backends.index is None:
+        return "off"
+    try:
+        head = backends.index.head()
+        ledger = backends.ledger
+        latest = ledger.block_number()
+        used = indexed.view(backends.index, ledger, latest) is not None
+    except Exception as exc:  # the file or the node failed in between: say so, not a 500
+        return f"cannot be read: {type(exc).__name__}"
+    if head is None:
+        return "not yet written: reads go to the chain"
+    behind = max(latest - head.block, 0)
+    if used:
+        return f"ok: at block {head.block}, {behind} behind the latest"
+    return f"not used: at block {head.block}, {behind} behind the latest; reads go to the chain"
 
 
 class Backends:
@@ -86,6 +111,19 @@ class Backends:
         self._lock = threading.Lock()
         #: what recovery uses to pin and release journaled uploads (set by ArtifactService)
         self.upload_pins: Callable[[], UploadPins] | None = None
+        self._index: IndexFile | None = None
+
+    @property
+    def index(self) -> IndexFile | None:
+        """The event index, when the service keeps one."""
+        return self._index
+
+    def attach_index(self, index: IndexFile | None) -> None:
+        """Let the ledger read version ids from the event index (``domain/indexed.py``)."""
+        with self._lock:
+            self._index = index
+            if self._ledger is not None:
+                self._ledger.indexed = None if index is None else LedgerIndex(index, self._ledger)
 
     @property
     def ledger(self) -> Ledger:
@@ -93,13 +131,16 @@ class Backends:
             with self._lock:
                 if self._ledger is None:
                     try:
-                        self._ledger = self._ledger_factory(self.settings)
+                        ledger = self._ledger_factory(self.settings)
                     except (ChainUnavailable, DeploymentError):
                         raise
                     except OSError as exc:
                         raise ChainUnavailable(
                             f"cannot reach the chain at {self.settings.rpc_url}: {exc}"
                         ) from exc
+                    if self._index is not None:
+                        ledger.indexed = LedgerIndex(self._index, ledger)
+                    self._ledger = ledger
         return self._ledger
 
     @property

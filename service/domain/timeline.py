@@ -40,6 +40,7 @@ from service.chain.history import uint_topic
 from service.chain.ledger import Ledger
 from service.chain.merkle import sort_participants
 from service.chain.types import Event, State, VersionRecord
+from service.domain import indexed
 from service.domain.reasons import VoteReasonService
 from service.domain.timeline_entries import (
     BLOCK_START,
@@ -51,6 +52,7 @@ from service.domain.timeline_entries import (
     parse_kinds,
 )
 from service.errors import InvalidInput
+from service.index.store import IndexFile
 
 __all__ = [
     "BLOCK_START",
@@ -89,6 +91,10 @@ _ROUND_EVENTS = (
     "RoundFinalized",
     "RoundCancelled",
 )
+TIMELINE_EVENTS = frozenset(
+    [*_MODEL_EVENTS, "VersionProposed", "RoundOpened", *_VERSION_EVENTS, *_ROUND_EVENTS]
+)
+"""Every event a timeline reads (an entry, or what completes one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,11 +130,14 @@ class Timeline:
         reasons: VoteReasonService | None = None,
         *,
         windows_per_page: int = WINDOWS_PER_PAGE,
+        index: IndexFile | None = None,
     ) -> None:
         self.ledger = ledger
         self.reasons = reasons
         self.windows_per_page = windows_per_page
+        self.index = index
         self._times: dict[int, int] = {}  # block number -> time, for one page
+        self._view: indexed.IndexedView | None = None  # the index, for one page
 
     def page(
         self,
@@ -153,6 +162,7 @@ class Timeline:
         low = max(reader.start_block, from_block or 0)
         high = latest if to_block is None else to_block
         begin = max(Position(low), cursor or Position(0))
+        self._view = indexed.view(self.index, self.ledger, latest)
 
         proposals = self._proposals(model_id, high)
         numbers = {vid: n for n, vid in enumerate(proposals, start=1)}
@@ -196,33 +206,73 @@ class Timeline:
 
     # ------------------------------------------------------------ reading
 
+    def _indexed_to(self, high: int) -> int | None:
+        """The last block up to ``high`` this page reads from the index (None: none)."""
+        if self._view is None:
+            return None
+        return min(self._view.head, high)
+
     def _proposals(self, model_id: int, high: int) -> dict[int, tuple[int, int]]:
         """The model's version ids in proposal order, each with its proposal block and its
         ballot's deadline."""
-        return {
-            int(e.args["versionId"]): (e.block_number, int(e.args["deadline"]))
-            for e in self.ledger.events(
-                contract="ModelRegistry",
-                event="VersionProposed",
-                topics=[None, uint_topic(model_id)],
-                to_block=high,
-                with_timestamps=False,
-            )
-        }
+        upto = self._indexed_to(high)
+        found = (
+            {} if upto is None or self._view is None else self._view.index.proposals(model_id, upto)
+        )
+        found.update(
+            {
+                int(e.args["versionId"]): (e.block_number, int(e.args["deadline"]))
+                for e in self.ledger.events(
+                    contract="ModelRegistry",
+                    event="VersionProposed",
+                    topics=[None, uint_topic(model_id)],
+                    from_block=None if upto is None else upto + 1,
+                    to_block=high,
+                    with_timestamps=False,
+                )
+            }
+        )
+        return found
 
     def _rounds_opened(self, model_id: int, high: int) -> dict[int, int]:
-        return {
-            int(e.args["roundId"]): e.block_number
-            for e in self.ledger.events(
-                contract="FederatedRounds",
-                event="RoundOpened",
-                topics=[None, uint_topic(model_id)],
-                to_block=high,
-                with_timestamps=False,
-            )
-        }
+        upto = self._indexed_to(high)
+        found = (
+            {}
+            if upto is None or self._view is None
+            else self._view.index.rounds_opened(model_id, upto)
+        )
+        found.update(
+            {
+                int(e.args["roundId"]): e.block_number
+                for e in self.ledger.events(
+                    contract="FederatedRounds",
+                    event="RoundOpened",
+                    topics=[None, uint_topic(model_id)],
+                    from_block=None if upto is None else upto + 1,
+                    to_block=high,
+                    with_timestamps=False,
+                )
+            }
+        )
+        return found
 
     def _window(
+        self, model_id: int, versions: Sequence[int], rounds: Sequence[int], start: int, end: int
+    ) -> list[Event]:
+        """Every event of the model in blocks ``start`` .. ``end``, in chain order: from the
+        index up to its head, from the chain after it."""
+        upto = self._indexed_to(end)
+        if upto is None or self._view is None or upto < start:
+            return self._chain_window(model_id, versions, rounds, start, end)
+        view = self._view
+        events = view.events(
+            view.index.model_logs(model_id, TIMELINE_EVENTS, start, upto), self.ledger
+        )
+        if upto < end:
+            events += self._chain_window(model_id, versions, rounds, upto + 1, end)
+        return events
+
+    def _chain_window(
         self, model_id: int, versions: Sequence[int], rounds: Sequence[int], start: int, end: int
     ) -> list[Event]:
         """Every event of the model in blocks ``start`` .. ``end``, in chain order."""

@@ -23,9 +23,10 @@ once, in the order they were first sent.
 5. Uploads a crash interrupted before their bytes were stored (``received``) are abandoned;
    their pins are released unless something else needs the bytes.
 
-The keeper thread (``Keeper``) runs ``tick`` every ``journal_check_interval_s``: one JSON-RPC
-call compares the newest mined entry's block hash with the chain, and entries left live by a
-crash are picked up; either starts ``run``. A request that meets ``NonceBehind`` runs it at once.
+The keeper thread (``keeper``, a ``service.periodic.Periodic``) runs ``tick`` every
+``journal_check_interval_s``: one JSON-RPC call compares the newest mined entry's block hash with
+the chain, and entries left live by a crash are picked up; either starts ``run``. A request that
+meets ``NonceBehind`` runs it at once.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from service.errors import (
 from service.journal.codec import encode_receipt
 from service.journal.relayer import Relayer
 from service.journal.store import Entry, Status
+from service.periodic import Periodic
 
 log = logging.getLogger("govledger.recovery")
 
@@ -324,30 +326,11 @@ class Recovery:
                 log.warning("could not release the pin of %s: %s", entry.cid, exc)
 
 
-class Keeper:
+def keeper(recovery: Callable[[], Recovery | None], interval_s: float) -> Periodic:
     """A daemon thread that runs ``Recovery.tick`` every ``interval_s`` seconds."""
 
-    def __init__(self, recovery: Callable[[], Recovery | None], interval_s: float) -> None:
-        self._recovery = recovery
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="journal-keeper", daemon=True)
+    def tick(stop: threading.Event) -> None:
+        if (current := recovery()) is not None:
+            current.tick()
 
-    def start(self) -> Keeper:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                recovery = self._recovery()
-                if recovery is not None:
-                    recovery.tick()
-            except LedgerError as exc:
-                log.debug("journal check skipped: %s", exc)
-            except Exception:
-                log.exception("journal check failed")
+    return Periodic("journal check", tick, interval_s, log=log, at_start=False)

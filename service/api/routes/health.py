@@ -29,7 +29,12 @@ def ready(backends: BackendsDep) -> Response:
     r = readiness(backends)
     ok = r.ready
     body = ReadinessPublic(
-        ready=ok, chain=r.chain, store=r.store, contracts=r.contracts, journal=r.journal
+        ready=ok,
+        chain=r.chain,
+        store=r.store,
+        contracts=r.contracts,
+        journal=r.journal,
+        index=r.index,
     )
     return JSONResponse(
         body.model_dump(),

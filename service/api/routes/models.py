@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from service.api.caching import RESTRICTED_CACHING
-from service.api.deps import AccountDep, ArtifactsDep, LedgerDep, RelayerDep
+from service.api.deps import AccountDep, ArtifactsDep, IndexDep, LedgerDep, RelayerDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import (
     Address,
@@ -67,15 +67,22 @@ def register_model(body: ModelCreate, ledger: LedgerDep, relayer: RelayerDep) ->
 @router.get("/models", response_model=ModelList)
 def list_models(
     ledger: LedgerDep,
+    index: IndexDep,
     name: Annotated[str | None, Query(max_length=64, description="part of the name")] = None,
     owner: Annotated[Address | None, Query(description="the owner's address")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> ModelList:
     """List models, searched by name and owner."""
-    page = catalog.list_models(ledger, name=name, owner=owner, offset=offset, limit=limit)
+    page = catalog.list_models(
+        ledger, name=name, owner=owner, offset=offset, limit=limit, index=index
+    )
     return ModelList(
-        items=[ModelPublic.of(m) for m in page.items], total=page.total, offset=offset, limit=limit
+        items=[ModelPublic.of(m) for m in page.items],
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        indexed_to_block=page.indexed_to_block,
     )
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.api.deps import LedgerDep, VoteReasonsDep
+from service.api.deps import IndexDep, LedgerDep, VoteReasonsDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.routes.models import ModelId
 from service.api.timeline_schemas import (
@@ -56,6 +56,7 @@ def get_timeline(
     request: Request,
     ledger: LedgerDep,
     reasons: VoteReasonsDep,
+    index: IndexDep,
     kind: Annotated[
         list[TimelineKind] | None,
         Query(description="only entries of these kinds (repeat the parameter for several)"),
@@ -80,7 +81,7 @@ def get_timeline(
     ] = "json",
 ) -> Response | TimelinePagePublic:
     """Everything that happened to a model, in block order (paged; JSON, JSON Lines or CSV)."""
-    page = Timeline(ledger, reasons).page(
+    page = Timeline(ledger, reasons, index=index).page(
         model_id,
         kinds=parse_kinds(kind),
         from_block=from_block,

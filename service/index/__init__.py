@@ -1,0 +1,1 @@
+"""The event index: the contracts' events in SQLite, followed from the chain, rebuildable."""
