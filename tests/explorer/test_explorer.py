@@ -7,7 +7,6 @@ screenshot of the graph to build/explorer/lineage.png."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -222,7 +221,3 @@ def test_pages_render_and_errors_say_what(stack: Stack, explored: Explored) -> N
     assert not any(
         p.startswith("/explorer") for p in httpx.get(f"{stack.url}/openapi.json").json()["paths"]
     )
-
-
-def test_screenshot_path_is_in_the_ignored_build_dir() -> None:
-    assert Path(PROJECT_ROOT / ".gitignore").read_text().count("/build/") == 1
