@@ -90,6 +90,17 @@ def event_value(event: str, name: str, value: Any) -> str:
     return str(value)
 
 
+def is_address(value: object) -> bool:
+    """Whether ``value`` is a 0x-prefixed 20-byte hex account address (a non-zero one)."""
+    text = str(value)
+    return (
+        len(text) == 42
+        and text.startswith("0x")
+        and all(c in "0123456789abcdefABCDEF" for c in text[2:])
+        and int(text, 16) != 0
+    )
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -108,6 +119,7 @@ def environment() -> jinja2.Environment:
         event_value=event_value,
         is_set=is_set,
     )
+    env.tests["match_address"] = is_address
     return env
 
 

@@ -160,6 +160,8 @@ def test_every_node_names_its_transaction(page: Any, stack: Stack, explored: Exp
     assert rows["versionId"] == str(explored.build)
     assert rows["parentId"] == str(explored.aggregate)
     assert rows["kind"] == "accelerated (2)"
+    proposed.locator(f'td.value a[href="/explorer/versions/{explored.aggregate}"]').click()
+    page.wait_for_url(f"{stack.url}/explorer/versions/{explored.aggregate}")
 
 
 def test_artifacts_open_and_restricted(page: Any, stack: Stack, explored: Explored) -> None:
