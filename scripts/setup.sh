@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the project needs from nothing: a Python virtualenv in .venv with the
-# project and its dev tools (slither among them), and the pinned npm packages (solc-js, OpenZeppelin,
-# anvil, Hardhat, forge).
+# project and its dev tools (slither and Playwright among them), the pinned npm packages (solc-js,
+# OpenZeppelin, anvil, Hardhat, forge) and Debian's chromium (for the explorer's browser tests).
 # Idempotent: a second run only checks what is already there. Each step says what it does (on
 # stderr, so a caller's stdout stays its own).
 set -euo pipefail
@@ -31,6 +31,19 @@ if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
     npm ci --no-audit --no-fund --loglevel=error
 else
     say "npm packages are installed"
+fi
+# Debian's Chromium, which the explorer's browser tests drive with Playwright (never a browser
+# build of Playwright's own: nothing but the package registries is reachable)
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        say "installing Debian's chromium for the explorer's browser tests... (about a minute)"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    else
+        say "chromium is missing: 'sudo apt-get install chromium' (tests/explorer need it)"
+    fi
+else
+    say "chromium is installed"
 fi
 chmod +x node_modules/@foundry-rs/anvil-linux-*/bin/anvil node_modules/@foundry-rs/forge-linux-*/bin/forge \
     2>/dev/null || true

@@ -53,6 +53,7 @@ from service.domain.predictions import PredictionService
 from service.domain.reasons import VoteReasonService
 from service.domain.rounds import RoundService
 from service.errors import LedgerError
+from service.explorer.routes import router as explorer_router
 from service.index.follower import Indexer, follower
 from service.index.opening import indexer
 from service.index.store import IndexFile
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, backends: Backends | None = 
         builds, evaluation, predictions, rounds, version_refs, version_documents, ballots, timeline,
     ):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(explorer_router)  # the read-only pages for people, outside the OpenAPI
     _document_problems(app)
     return app
 

@@ -114,12 +114,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
-    status, title = 500, "Internal error"
+def problem_status(exc: LedgerError) -> tuple[int, str]:
+    """The HTTP status and title of an error of the ledger (the first match of _MAPPING)."""
     for cls, code, name in _MAPPING:
         if isinstance(exc, cls):
-            status, title = code, name
-            break
+            return code, name
+    return 500, "Internal error"
+
+
+def ledger_problem(exc: LedgerError, instance: str) -> JSONResponse:
+    status, title = problem_status(exc)
     headers: dict[str, str] = {}
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
