@@ -10,11 +10,13 @@ not wait for the writer).
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.types import LogReceipt
 
@@ -294,3 +296,25 @@ def as_log(stored: StoredLog) -> LogReceipt:
             "removed": False,
         },
     )
+
+
+_checksum = functools.lru_cache(maxsize=64)(to_checksum_address)
+
+
+def raw_log(entry: dict[str, Any]) -> LogReceipt:
+    """A log as ``eth_getLogs`` sends it over JSON-RPC (hex strings) in the shape web3 gives
+    (what ``EventReader.decode`` and the index's writer take)."""
+    log: dict[str, Any] = {
+        "address": _checksum(entry["address"]),
+        "topics": [HexBytes(t) for t in entry["topics"]],
+        "data": HexBytes(entry["data"]),
+        "blockNumber": int(entry["blockNumber"], 16),
+        "blockHash": HexBytes(entry["blockHash"]),
+        "transactionHash": HexBytes(entry["transactionHash"]),
+        "transactionIndex": int(entry["transactionIndex"], 16),
+        "logIndex": int(entry["logIndex"], 16),
+        "removed": bool(entry.get("removed", False)),
+    }
+    if "blockTimestamp" in entry:  # newer nodes put the block's time in each log
+        log["blockTimestamp"] = entry["blockTimestamp"]
+    return cast(LogReceipt, log)

@@ -387,20 +387,24 @@ def test_pages_shrink_when_the_node_refuses_a_range_and_the_index_stays_exact(
     ``MAX_PAGE_LOGS`` halve the next one."""
     seed_models(stack, [unique_name("dense") for _ in range(4)], versions_each=2)
     indexer = make_indexer(stack, tmp_path / "index.sqlite")
-    real = indexer.w3.eth.get_logs
+    provider = indexer.w3.provider
+    real = provider.make_request
     asked: list[int] = []
+    limit = [True]  # web3 keeps the request function it built: turned off, not taken back
 
-    def limited(params: Any) -> Any:
-        asked.append(params["toBlock"] - params["fromBlock"] + 1)
-        if asked[-1] > 2:
-            raise ValueError("query exceeds max block range 2")
-        return real(params)
+    def limited(method: str, params: Any) -> Any:
+        if method == "eth_getLogs" and limit[0]:
+            asked.append(int(params[0]["toBlock"], 16) - int(params[0]["fromBlock"], 16) + 1)
+            if asked[-1] > 2:  # a JSON-RPC error answer, as such nodes send it
+                error = {"code": -32005, "message": "query exceeds max block range 2"}
+                return {"jsonrpc": "2.0", "id": 1, "error": error}
+        return real(method, params)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(indexer.w3.eth, "get_logs", limited)
+    monkeypatch.setattr(provider, "make_request", limited)
     result = indexer.sync()
     assert result.head == api.block_number() and result.pages > 1
     assert max(asked) > 2 and asked[-1] <= 2
-    monkeypatch.setattr(indexer.w3.eth, "get_logs", real)
+    limit[0] = False
     assert_index_is_the_chain(indexer.file, ledger, indexer.reader)
 
     monkeypatch.setattr(follower, "MAX_PAGE_LOGS", 1)
