@@ -15,6 +15,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -102,8 +103,6 @@ def transaction_page(request: Request, tx_hash: TxHash) -> Response:
 
 @router.get("/accounts/{account}", response_class=HTMLResponse)
 def account_page(request: Request, account: Account) -> Response:
-    from eth_utils import to_checksum_address
-
     return _page(
         request, "account.html", lambda x: {"page": x.account(to_checksum_address(account))}
     )
