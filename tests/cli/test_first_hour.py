@@ -138,7 +138,7 @@ def test_exit_codes_by_kind_json_errors_and_global_options_after_the_command(
     """The complaints: every failure exited 1; `--json` errors were red text; `govledger
     models list --json` answered "No such option"; `status` exited 0 with the stack down."""
     listed = json.loads(ok(cli("models", "list", "--json", "--limit", "1")))
-    assert set(listed) == {"items", "total", "offset", "limit"}
+    assert set(listed) == {"items", "total", "offset", "limit", "indexed_to_block"}
     name = unique("after")
     registered = json.loads(ok(cli("models", "register", name, "--dev-account", "1", "--json")))
     assert registered["model"]["owner"] == accounts[1].address
