@@ -24,7 +24,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 say "installing Python packages... (about a minute on a fresh clone, seconds after)"
 # setuptools warns that an editable install may be shadowed by a same-named folder: none here
-PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet -e ".[dev]"
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet -e ".[dev,flower]"
 
 if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
     say "installing npm packages: solc-js, OpenZeppelin, anvil, Hardhat, forge... (about 30 s)"
