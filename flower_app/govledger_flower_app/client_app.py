@@ -8,7 +8,8 @@ from __future__ import annotations
 from flwr.app import Context, Message
 
 from service.flower.digits import DigitsTrainer
-from service.flower.participant import Participant, as_int, participant_app
+from service.flower.identity import as_int
+from service.flower.participant import Participant, participant_app
 
 
 def train(message: Message, context: Context) -> Message:

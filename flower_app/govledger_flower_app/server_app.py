@@ -9,7 +9,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from service.chain.accounts import account_from_key
 from service.client import GovLedgerClient
-from service.flower.participant import as_int
+from service.flower.identity import as_int
 from service.flower.strategy import GovernedStrategy, RoundTerms
 
 app = ServerApp()

@@ -19,18 +19,14 @@ from typer.core import TyperGroup
 from service.cli.exits import ExitCode, Failure
 
 # typer 0.29 vendors its own click, whose usage errors derive from typer.TyperException; an
-# older typer (flwr, the optional Flower engine, holds typer below 0.21) has no TyperException
-# and raises the click package's own: take whichever exist
-_TYPER_ERRORS: tuple[type[Exception], ...] = tuple(
-    e for e in (getattr(typer, "TyperException", None),) if isinstance(e, type)
-)
+# older typer raises the click package's own: take either
 try:
     import click as _click
 
-    USAGE_ERRORS: tuple[type[Exception], ...] = (*_TYPER_ERRORS, _click.ClickException)
+    USAGE_ERRORS: tuple[type[Exception], ...] = (typer.TyperException, _click.ClickException)
     ABORTS: tuple[type[BaseException], ...] = (typer.Abort, _click.exceptions.Abort)
 except ImportError:  # pragma: no cover - typer vendors click, and nothing else installs it
-    USAGE_ERRORS, ABORTS = _TYPER_ERRORS, (typer.Abort,)
+    USAGE_ERRORS, ABORTS = (typer.TyperException,), (typer.Abort,)
 
 GLOBAL_OPTIONS: dict[str, bool] = {
     "--json": False,

@@ -4,9 +4,11 @@ one SuperNode per organisation as processes, insecure (no TLS: loopback only), a
 followed with a bounded wait, and every process stopped by its id (with the SuperExec and app
 processes they started, found by parent id before they are stopped).
 
-The SuperLink runs with ``--disable-runtime-dependency-installation``: the app runs in this
-environment, which holds everything it imports, and nothing is installed at run time (a
-``uv sync`` of a torch range fetched a multi-GB CUDA build here).
+Every Flower process runs from the Flower side's own virtualenv (:mod:`service.flower.venv`), not
+the service's; this module itself imports no Flower. The SuperLink runs with
+``--disable-runtime-dependency-installation``: the app runs in that virtualenv, which holds
+everything it imports, and nothing is installed at run time (a ``uv sync`` of a torch range
+fetched a multi-GB CUDA build here).
 
 For a real deployment: start the SuperLink with ``--ssl-certfile``, ``--ssl-keyfile`` and
 ``--ssl-ca-certfile`` instead of ``--insecure`` and ``--enable-supernode-auth`` (register each
@@ -23,7 +25,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from service.devstack import free_port
+from service.flower.venv import flower_program
 
 APP_DIR = Path(__file__).resolve().parents[2] / "flower_app"
 
@@ -74,7 +76,7 @@ class LocalDeployment:
 
     @property
     def environment(self) -> dict[str, str]:
-        bin_dir = str(Path(sys.executable).parent)  # flower-superexec and flwr-* by name
+        bin_dir = str(flower_program("flwr").parent)  # flower-superexec and flwr-* by name
         return {
             **os.environ,
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
@@ -83,7 +85,7 @@ class LocalDeployment:
         }
 
     def _flwr(self, name: str) -> str:
-        return str(Path(sys.executable).parent / name)
+        return str(flower_program(name))
 
     def _spawn(self, log_name: str, command: list[str], env: Mapping[str, str]) -> None:
         log = (self.home / log_name).open("wb")

@@ -10,15 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from flwr.app import Context
 
-from service.flower.participant import LocalTraining, as_int
+from service.flower.identity import NodeConfig, as_int
+from service.flower.node import LocalTraining
 from service.ml.federated import Shard, label_skewed_shards, local_update, poisoned, sample_shard
 
 
 @dataclass(frozen=True, kw_only=True)
 class DigitsTrainer:
-    """A :data:`service.flower.participant.Trainer` for the digits MLP."""
+    """A :data:`service.flower.node.Trainer` for the digits MLP."""
 
     participants: int
     classes_each: int = 5
@@ -32,9 +32,9 @@ class DigitsTrainer:
         return sample_shard(self.extra_samples, seed=partition)
 
     def __call__(
-        self, base: Mapping[str, np.ndarray], context: Context, round_id: int
+        self, base: Mapping[str, np.ndarray], node_config: NodeConfig, round_id: int
     ) -> LocalTraining:
-        partition = as_int(context.node_config.get("partition-id", 0))
+        partition = as_int(node_config.get("partition-id", 0))
         shard = self.shard(partition)
         update = local_update(base, shard, epochs=self.epochs, seed=100 * round_id + partition)
         if partition in self.poisoned_partitions:

@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,57 +39,11 @@ from safetensors.numpy import load as safetensors_load
 
 from service.client import GovLedgerClient, Signer
 from service.flower import records
+from service.flower.rounds import Exclusion, GovernedRound, NodeReport, RoundTerms
+
+__all__ = ["Exclusion", "GovernedRound", "GovernedStrategy", "NodeReport", "RoundTerms"]
 
 log = logging.getLogger("flwr.govledger")  # a child of flwr's logger: in the ServerApp's log
-
-
-@dataclass(frozen=True, kw_only=True)
-class RoundTerms:
-    """The terms of every on-chain round the strategy opens."""
-
-    rule: str = "multi-krum"
-    params: Mapping[str, Any] = field(default_factory=lambda: {"f": 1})
-    min_updates: int = 1
-    max_updates: int = 10
-    max_norm: float = 50.0
-    submission_seconds: int = 3600
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeReport:
-    """What one node claimed, and whether the chain backs it."""
-
-    node_id: int
-    status: str  # records.RECORDED, records.REFUSED, or "error" (no usable reply)
-    participant: str
-    update_cid: str
-    transaction: str
-    reason: str
-    contract_error: str
-    on_chain: bool  # the chain records this participant's update with this CID
-
-
-@dataclass(frozen=True, kw_only=True)
-class Exclusion:
-    participant: str
-    reason: str  # not_selected, unavailable, invalid
-    detail: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class GovernedRound:
-    """One Flower round as the ledger recorded it."""
-
-    server_round: int
-    round_id: int
-    base_version_id: int
-    reports: tuple[NodeReport, ...]
-    recorded: tuple[str, ...]  # participants whose updates the chain recorded, in order
-    included: tuple[str, ...] = ()
-    excluded: tuple[Exclusion, ...] = ()
-    aggregate_cid: str | None = None
-    version_id: int | None = None  # the Aggregate version proposed for the members' vote
-    cancelled: str | None = None  # why the round was cancelled instead
 
 
 class GovernedStrategy(FedAvg):

@@ -1,16 +1,15 @@
 """A node's identity is the signing account its node config names: a key in an environment
 variable, or a keystore file and the variable holding its password; optionally pinned to an
-address. Nothing here talks to a stack."""
+address. Nothing here talks to a stack or imports Flower (a node config is a mapping)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from flwr.app import Context, RecordDict, UserConfig
 
 from service.chain.accounts import KeystoreError, dev_account, write_keystore
-from service.flower.participant import (
+from service.flower.identity import (
     NodeIdentityError,
     as_int,
     keys_by_partition,
@@ -20,14 +19,8 @@ from service.flower.participant import (
 ORG = dev_account(11)
 
 
-def context(**node_config: str | int) -> Context:
-    return Context(
-        run_id=1,
-        node_id=1,
-        node_config=UserConfig(node_config),
-        state=RecordDict(),
-        run_config=UserConfig(),
-    )
+def context(**node_config: str | int) -> dict[str, str | int]:
+    return node_config
 
 
 def test_a_key_in_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
