@@ -19,8 +19,9 @@ round's — answers ``refused`` with the reason instead of failing.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from service.chain.accounts import KeystoreError
 from service.client import ClientError, ClientFailure, GovLedgerClient
 from service.flower import records
 from service.flower.identity import Identity, NodeConfig, as_int, signer_from_node_config
+from service.flower.timing import Stopwatch, TimedSigner
 from service.ml.federated import update_bytes
 
 
@@ -57,6 +59,7 @@ class NodeReply:
     reason: str = ""
     contract_error: str = ""
     num_examples: int = 0
+    seconds: Mapping[str, float] = field(default_factory=dict)  # fetch, train, sign, submit, total
 
     def config(self) -> dict[str, str]:
         """The strings of the reply's ``govledger`` ConfigRecord."""
@@ -93,7 +96,11 @@ def take_part(
     service_url: str | None = None,
     timeout: float = 120.0,
 ) -> NodeReply:
-    """Fetch, train, sign and submit. ``config`` is the train message's ``config`` record."""
+    """Fetch, train, sign and submit. ``config`` is the train message's ``config`` record.
+    The reply's ``seconds`` say where the node's time went: ``fetch`` (the base, verified),
+    ``train``, ``submit`` (hashing, preparing, signing and the upload through the gate until the
+    chain recorded it), ``sign`` (the signature alone, part of ``submit``), ``total``."""
+    started = time.perf_counter()
     try:
         round_id = as_int(config[records.ROUND_ID])
         base_cid = str(config[records.BASE_CID])
@@ -105,15 +112,17 @@ def take_part(
     if not url:
         return refused("", "no service URL: set govledger-url in the node config")
     try:
-        signer = identity(node_config)
+        signer = TimedSigner(identity(node_config))
     except KeystoreError as exc:
         return refused("", f"this node has no usable key: {exc}")
+    watch = Stopwatch()
     try:
         with (
             GovLedgerClient(base_url=url, timeout=timeout) as client,
             tempfile.TemporaryDirectory(prefix="govledger-flower-") as tmp,
         ):
-            fetched = client.fetch_base(round_id, Path(tmp) / "base.safetensors")
+            with watch.step("fetch"):
+                fetched = client.fetch_base(round_id, Path(tmp) / "base.safetensors")
             if fetched.cid != base_cid:
                 return refused(
                     signer.address,
@@ -121,13 +130,15 @@ def take_part(
                     f"chain is {fetched.cid}",
                 )
             base = safetensors_load(fetched.path.read_bytes())
-            training = trainer(base, node_config, round_id)
-            written = client.submit_update(
-                signer,
-                round_id,
-                update_bytes(training.update, round_id=round_id),
-                sample_count=training.sample_count,
-            )
+            with watch.step("train"):
+                training = trainer(base, node_config, round_id)
+            with watch.step("submit"):
+                written = client.submit_update(
+                    signer,
+                    round_id,
+                    update_bytes(training.update, round_id=round_id),
+                    sample_count=training.sample_count,
+                )
     except ClientFailure as exc:
         error = exc.contract_error if isinstance(exc, ClientError) else None
         return refused(signer.address, str(exc), str((error or {}).get("name") or ""))
@@ -137,4 +148,5 @@ def take_part(
         update_cid=written.update.update_cid,
         transaction=written.transaction.transaction_hash,
         num_examples=training.sample_count,
+        seconds={**watch.seconds, "sign": signer.seconds, "total": time.perf_counter() - started},
     )

@@ -51,7 +51,12 @@ def reply_records(reply: NodeReply) -> RecordDict:
     claim = ConfigRecord()
     for key, value in reply.config().items():
         claim[key] = value
-    metrics = MetricRecord({records.NUM_EXAMPLES: reply.num_examples})
+    metrics = MetricRecord(
+        {
+            records.NUM_EXAMPLES: reply.num_examples,
+            **{f"{records.SECONDS}{step}": s for step, s in reply.seconds.items()},
+        }
+    )
     return RecordDict({records.REPLY: claim, records.METRICS: metrics})
 
 

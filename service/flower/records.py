@@ -21,7 +21,9 @@ reads the round from the chain and aggregates only what the chain records):
 - ``reason`` and ``contract-error``: why it was refused, and the contract's error name if the
   chain refused it;
 
-and a ``metrics`` MetricRecord with ``num-examples`` (the sample count it signed; 0 if refused).
+and a ``metrics`` MetricRecord with ``num-examples`` (the sample count it signed; 0 if refused)
+and where the node's time went, ``seconds-fetch``, ``seconds-train``, ``seconds-sign``,
+``seconds-submit`` and ``seconds-total`` (numbers a node reports about itself, for benchmarks).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SERVICE_URL: Final = "govledger-service-url"
 REPLY: Final = "govledger"
 METRICS: Final = "metrics"
 NUM_EXAMPLES: Final = "num-examples"
+SECONDS: Final = "seconds-"  # a prefix: seconds-fetch, seconds-train, ... (node.NodeReply.seconds)
 STATUS: Final = "status"
 PARTICIPANT: Final = "participant"
 UPDATE_CID: Final = "update-cid"

@@ -36,6 +36,7 @@ class NodeReport:
     reason: str
     contract_error: str
     on_chain: bool  # the chain records this participant's update with this CID
+    seconds: Mapping[str, float] = field(default_factory=dict)  # as the node reports them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +60,9 @@ class GovernedRound:
     aggregate_cid: str | None = None
     version_id: int | None = None  # the Aggregate version proposed for the members' vote
     cancelled: str | None = None  # why the round was cancelled instead
+    # the coordinator's steps: open, sign, wait-for-nodes, close, read, aggregate, finalize,
+    # download, round (configure_train's start to aggregate_train's end)
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 def rounds_to_json(rounds: Iterable[GovernedRound]) -> str:

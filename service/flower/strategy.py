@@ -40,6 +40,7 @@ from safetensors.numpy import load as safetensors_load
 from service.client import GovLedgerClient, Signer
 from service.flower import records
 from service.flower.rounds import Exclusion, GovernedRound, NodeReport, RoundTerms
+from service.flower.timing import Stopwatch, TimedSigner
 
 __all__ = ["Exclusion", "GovernedRound", "GovernedStrategy", "NodeReport", "RoundTerms"]
 
@@ -81,7 +82,8 @@ class GovernedStrategy(FedAvg):
         self.terms = terms or RoundTerms()
         self.on_finalized = on_finalized
         self.rounds: list[GovernedRound] = []
-        self._open: dict[int, tuple[int, int]] = {}  # server round -> (round id, base version)
+        # server round -> (round id, base version, its stopwatch and signer, configure's end)
+        self._open: dict[int, tuple[int, int, _RoundClock]] = {}
 
     def summary(self) -> None:
         super().summary()
@@ -109,41 +111,49 @@ class GovernedStrategy(FedAvg):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
+        clock = _RoundClock(self.coordinator)
         base = self.current_base()
         t = self.terms
-        opened = self.client.open_round(
-            self.coordinator,
-            self.model_id,
-            base_version_id=base,
-            rule=t.rule,
-            params=t.params,
-            min_updates=t.min_updates,
-            max_updates=t.max_updates,
-            submission_deadline=int(time.time()) + t.submission_seconds,
-            max_norm=t.max_norm,
-        )
-        round_id = opened.round.round_id
-        detail = self.client.round(round_id)
-        self._open[server_round] = (round_id, base)
+        with clock.watch.step("open"):
+            opened = self.client.open_round(
+                clock.signer,
+                self.model_id,
+                base_version_id=base,
+                rule=t.rule,
+                params=t.params,
+                min_updates=t.min_updates,
+                max_updates=t.max_updates,
+                submission_deadline=int(time.time()) + t.submission_seconds,
+                max_norm=t.max_norm,
+            )
+            round_id = opened.round.round_id
+            detail = self.client.round(round_id)
+        self._open[server_round] = (round_id, base, clock)
         log.info("Flower round %s is on-chain round %s at version %s", server_round, round_id, base)
         governed = ConfigRecord(dict(config))
         governed[records.ROUND_ID] = round_id
         governed[records.BASE_CID] = detail.base_cid or ""
         governed[records.SERVICE_URL] = self.client.base_url
         # no weights in the message: the nodes fetch the base from the service, verified
-        return super().configure_train(server_round, ArrayRecord(), governed, grid)
+        messages = list(super().configure_train(server_round, ArrayRecord(), governed, grid))
+        clock.configured = time.perf_counter()
+        return messages
 
     # ------------------------------------------------------------ a round's end
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        round_id, base = self._open.pop(server_round)
+        round_id, base, clock = self._open.pop(server_round)
+        replies = list(replies)
+        clock.watch.add("wait-for-nodes", time.perf_counter() - clock.configured)
         claims = [_claim(m) for m in replies]
-        if self.client.round(round_id).round.state == "open":
-            # nothing more is admitted: a late node's update cannot slip in after this read
-            self.client.close_round(self.coordinator, round_id)
-        detail = self.client.round(round_id)
+        with clock.watch.step("close"):
+            if self.client.round(round_id).round.state == "open":
+                # nothing more is admitted: a late node's update cannot slip in after this read
+                self.client.close_round(clock.signer, round_id)
+        with clock.watch.step("read"):
+            detail = self.client.round(round_id)
         on_chain = {u.participant.lower(): u.update_cid for u in detail.updates}
         reports = tuple(
             NodeReport(
@@ -158,7 +168,7 @@ class GovernedStrategy(FedAvg):
                 log.info("node %s (%s) refused: %s", r.node_id, r.participant or "?", r.reason)
         recorded = tuple(u.participant for u in detail.updates)
         if len(recorded) < detail.round.min_updates:
-            self.client.cancel_round(self.coordinator, round_id)
+            self.client.cancel_round(clock.signer, round_id)
             minimum = detail.round.min_updates
             why = f"{len(recorded)} updates recorded, fewer than the minimum {minimum}"
             self.rounds.append(
@@ -169,13 +179,18 @@ class GovernedStrategy(FedAvg):
                     reports=reports,
                     recorded=recorded,
                     cancelled=why,
+                    seconds=clock.seconds(),
                 )
             )
             log.warning("round %s cancelled: %s", round_id, why)
             return None, self._metrics(round_id, reports, 0, 0, None)
 
-        aggregation = self.client.aggregate_round(round_id)
-        finalized = self.client.finalize_round(self.coordinator, round_id)
+        with clock.watch.step("aggregate"):
+            aggregation = self.client.aggregate_round(round_id)
+        with clock.watch.step("finalize"):
+            finalized = self.client.finalize_round(clock.signer, round_id)
+        with clock.watch.step("download"):
+            weights = self._weights(finalized.version_id)
         done = GovernedRound(
             server_round=server_round,
             round_id=round_id,
@@ -189,6 +204,7 @@ class GovernedStrategy(FedAvg):
             ),
             aggregate_cid=aggregation.aggregate_cid,
             version_id=finalized.version_id,
+            seconds=clock.seconds(),
         )
         self.rounds.append(done)
         log.info(
@@ -203,7 +219,7 @@ class GovernedStrategy(FedAvg):
         metrics = self._metrics(
             round_id, reports, len(done.included), len(done.excluded), finalized.version_id
         )
-        return self._weights(finalized.version_id), metrics
+        return weights, metrics
 
     def _weights(self, version_id: int) -> ArrayRecord:
         """The aggregate version's weights, verified against the chain's digest."""
@@ -234,6 +250,23 @@ class GovernedStrategy(FedAvg):
         )
 
 
+class _RoundClock:
+    """Where one round's time goes on the coordinator's side (:attr:`GovernedRound.seconds`)."""
+
+    def __init__(self, coordinator: Signer) -> None:
+        self.started = time.perf_counter()
+        self.configured = self.started
+        self.watch = Stopwatch()
+        self.signer = TimedSigner(coordinator)
+
+    def seconds(self) -> dict[str, float]:
+        return {
+            **self.watch.seconds,
+            "sign": self.signer.seconds,
+            "round": time.perf_counter() - self.started,
+        }
+
+
 def _claim(message: Message) -> dict[str, Any]:
     """A reply as a claim: strings only, nothing trusted."""
     node_id = int(message.metadata.src_node_id)
@@ -242,7 +275,7 @@ def _claim(message: Message) -> dict[str, Any]:
     record = message.content.config_records.get(records.REPLY)
     if record is None:
         return _claim_of(node_id, "error", reason="the reply carries no govledger record")
-    return _claim_of(
+    claim = _claim_of(
         node_id,
         str(record.get(records.STATUS, "")),
         participant=str(record.get(records.PARTICIPANT, "")),
@@ -251,6 +284,13 @@ def _claim(message: Message) -> dict[str, Any]:
         reason=str(record.get(records.REASON, "")),
         contract_error=str(record.get(records.CONTRACT_ERROR, "")),
     )
+    metrics = message.content.metric_records.get(records.METRICS)
+    claim["seconds"] = {
+        key.removeprefix(records.SECONDS): float(value)
+        for key, value in (metrics or {}).items()
+        if key.startswith(records.SECONDS) and isinstance(value, int | float)
+    }
+    return claim
 
 
 def _claim_of(node_id: int, status: str, **fields: str) -> dict[str, Any]:

@@ -106,3 +106,17 @@ def test_the_strategy_reads_replies_as_claims_and_reports_refusals(
         assert len(lies) == 1 and lies[0].on_chain is False
         assert len(done.reports) == len(NODES)
         assert len(done.recorded) == len(HONEST) + 1
+
+
+@pytest.mark.timeout(540)
+def test_each_round_says_where_its_time_went(governed: list[GovernedRound]) -> None:
+    """What scripts/bench_flower.py reads (the figures themselves belong to the benchmark)."""
+    steps = {"open", "sign", "wait-for-nodes", "close", "read", "aggregate", "finalize"}
+    for done in governed:
+        assert set(done.seconds) == steps | {"download", "round"}
+        assert all(s >= 0 for s in done.seconds.values())
+        for report in done.reports:
+            if report.on_chain:  # a node that took part: each of its steps, as it reports them
+                assert set(report.seconds) == {"fetch", "train", "submit", "sign", "total"}
+            elif report.status == records.REFUSED:  # the gate refused it: no submit finished
+                assert "submit" not in report.seconds

@@ -94,6 +94,7 @@ def test_a_node_refuses_a_base_other_than_the_rounds_and_a_key_not_its_own(
     assert ledger.update_of(open_round, NODES[HONEST[1]].address) is not None
     assert client.round(open_round).updates[0].update_cid == reply.update_cid
     assert reply.config()[records.UPDATE_CID] == reply.update_cid
+    assert set(reply.seconds) == {"fetch", "train", "submit", "sign", "total"}
 
 
 @pytest.mark.timeout(120)
