@@ -73,7 +73,7 @@ class FlowerProcess:
 
     def alive(self) -> bool:
         """Alive and still a Flower program (not a pid reused since)."""
-        return _alive(self.pid) and _runs_flower(self.pid)
+        return pid_alive(self.pid) and _runs_flower(self.pid)
 
 
 def _toml_value(value: str | int | bool) -> str:
@@ -205,7 +205,7 @@ class LocalDeployment:
 
     def _check_running(self) -> None:
         for p in self.processes:
-            if not _alive(p.pid):
+            if not pid_alive(p.pid):
                 raise DeploymentError(f"the {p.role} exited at start; see {p.log}:\n{_tail(p.log)}")
 
     def _wait_for_port(self, port: int, timeout: float) -> None:
@@ -287,16 +287,16 @@ class LocalDeployment:
         process id, children first, SIGTERM then SIGKILL after ``timeout``; remove the record.
         The processes that were still running."""
         running = [p for p in self.processes if p.alive()]
-        pids = [d for p in running for d in _descendants(p.pid)]
+        pids = [d for p in running for d in descendants(p.pid)]
         pids += [p.pid for p in reversed(running)]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for pid in pids:
-            while _alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(pid):
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         for p in running:  # whatever of their process groups is left
@@ -307,18 +307,19 @@ class LocalDeployment:
         return running
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """The ids of ``pid``'s descendants, deepest first (``ps --ppid``)."""
     done = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, timeout=10
     )
     found: list[int] = []
     for child in (int(c) for c in done.stdout.split()):
-        found += [*_descendants(child), child]
+        found += [*descendants(child), child]
     return found
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process runs (a zombie does not count)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

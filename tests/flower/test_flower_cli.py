@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from service.config import PROJECT_ROOT
-from service.flower.deployment import _alive, _descendants
+from service.flower.deployment import descendants, pid_alive
 from tests.stack import free_port
 
 
@@ -85,11 +85,11 @@ def test_flower_up_status_down(tmp_path: Path) -> None:
         assert taken.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in taken.stderr
         assert not (tmp_path / "other" / "flower").exists()
         # a SuperNode that died: status says so and exits 6
-        started_by_superlink = _descendants(pids[0])  # its SuperExec
+        started_by_superlink = descendants(pids[0])  # its SuperExec
         assert started_by_superlink
         os.kill(pids[2], signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _alive(pids[2]) and time.monotonic() < deadline:
+        while pid_alive(pids[2]) and time.monotonic() < deadline:
             time.sleep(0.1)
         dead = govledger(data, "--json", "flower", "status")
         assert dead.returncode == 6
@@ -99,7 +99,7 @@ def test_flower_up_status_down(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert [p["pid"] for p in as_json(down)["stopped"]] == pids[:2]
     for pid in [*pids, *started_by_superlink]:
-        assert not _alive(pid), pid
+        assert not pid_alive(pid), pid
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
     assert not (data / "flower" / "flower.json").exists()
