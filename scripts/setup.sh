@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the project needs from nothing: a Python virtualenv in .venv with the
-# project and its dev tools (slither and Playwright among them), the pinned npm packages (solc-js,
-# OpenZeppelin, anvil, Hardhat, forge) and Debian's chromium (for the explorer's browser tests).
+# project and its dev tools (slither and Playwright among them); the Flower side's own virtualenv
+# in .venv-flower (flwr, Ray and the client's dependencies: flwr pins the service's web stack
+# lower, so it never enters .venv); the pinned npm packages (solc-js, OpenZeppelin, anvil, Hardhat,
+# forge); and Debian's chromium (for the explorer's browser tests).
 # Idempotent: a second run only checks what is already there. Each step says what it does (on
 # stderr, so a caller's stdout stays its own).
 set -euo pipefail
@@ -25,6 +27,25 @@ fi
 say "installing Python packages... (about a minute on a fresh clone, seconds after)"
 # setuptools warns that an editable install may be shadowed by a same-named folder: none here
 PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet -e ".[dev]"
+
+# The Flower side (service/flower's strategy and participant, flower_app/) runs in a virtualenv of
+# its own: flwr pins fastapi, starlette, uvicorn, typer, protobuf and packaging below the
+# service's (service/flower/venv.py). It gets the checkout on its path (a .pth file) and only the
+# packages scripts/flower_requirements.py lists, in the project's ranges.
+if [ ! -x .venv-flower/bin/python ]; then
+    say "creating the Flower side's virtualenv in .venv-flower"
+    "$PYTHON" -m venv .venv-flower
+fi
+.venv-flower/bin/python -m pip install --quiet --upgrade "pip>=24,<27"
+if ! .venv-flower/bin/python -c "import torch" >/dev/null 2>&1; then
+    say "installing torch 2.13.0 (CPU build) in .venv-flower... (about 20 s on a fresh clone)"
+    .venv-flower/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+say "installing flwr, Ray and the client's packages in .venv-flower... (about 30 s on a fresh clone)"
+.venv/bin/python scripts/flower_requirements.py >.venv-flower/requirements.txt
+.venv-flower/bin/python -m pip install --quiet -r .venv-flower/requirements.txt
+.venv-flower/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+    | { read -r site; printf '%s\n' "$PWD" >"$site/govledger-checkout.pth"; }
 
 if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
     say "installing npm packages: solc-js, OpenZeppelin, anvil, Hardhat, forge... (about 30 s)"

@@ -18,6 +18,7 @@ from service.cli import (
     ballots,
     chain,
     convert,
+    flower,
     history,
     index,
     keys,
@@ -147,6 +148,7 @@ for sub, name in (
     (rounds.app, "rounds"),
     (accelerate.builds_app, "builds"),
     (accelerate.evaluation_app, "evaluation"),
+    (flower.app, "flower"),
 ):
     app.add_typer(sub, name=name)
 
