@@ -20,6 +20,7 @@ import httpx
 
 from service.config import PROJECT_ROOT
 from service.errors import ChainError, ChainUnavailable
+from service.pids import pid_alive
 
 ANVIL_PACKAGE_DIR = PROJECT_ROOT / "node_modules" / "@foundry-rs"
 #: The dev accounts' mnemonic anvil uses by default; public, for the local chain only.
@@ -107,7 +108,7 @@ class LocalChain:
         except (FileNotFoundError, ValueError):
             return None
         info = NodeInfo(**data)
-        if not _alive(info.pid):
+        if not pid_alive(info.pid):
             self.pid_file.unlink(missing_ok=True)
             return None
         return info
@@ -181,33 +182,10 @@ class LocalChain:
             return False
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(info.pid):
+        while pid_alive(info.pid):
             if time.monotonic() > deadline:
                 os.kill(info.pid, signal.SIGKILL)
                 break
             time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of this process still answers signal 0; reap it if it is ours
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return _not_zombie(pid)
-    return finished == 0
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return status != "Z"

@@ -21,6 +21,7 @@ import httpx
 from service.cli.exits import ExitCode
 from service.cli.output import CliError
 from service.config import PROJECT_ROOT, Settings
+from service.pids import pid_alive
 
 APP_FACTORY = "service.main:create_app"
 
@@ -148,39 +149,17 @@ def _terminate(pid: int, timeout: float) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.05)
             return
         time.sleep(0.05)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own child exits as a zombie until reaped
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return _proc_state(pid) != "Z"
-    return finished == 0
-
-
-def _proc_state(pid: int) -> str | None:
-    """The process state letter from procfs (Z for a zombie); None if unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def _runs_service(pid: int) -> bool:
-    if not _alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -42,6 +42,7 @@ from typing import Any
 
 from service.devstack import free_port
 from service.flower.venv import flower_program
+from service.pids import pid_alive
 
 APP_DIR = Path(__file__).resolve().parents[2] / "flower_app"
 RECORD = "flower.json"
@@ -316,23 +317,6 @@ def descendants(pid: int) -> list[int]:
     for child in (int(c) for c in done.stdout.split()):
         found += [*descendants(child), child]
     return found
-
-
-def pid_alive(pid: int) -> bool:
-    """The process runs (a zombie does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError):  # our own child is a zombie until reaped
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        return finished == 0
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _runs_flower(pid: int) -> bool:

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.config import PROJECT_ROOT
+from service.pids import pid_alive
 from service.store.chunker import iter_chunks
 from service.store.unixfs import compute_cid
 from tests.cli.conftest import Cli, safetensors_bytes
@@ -67,21 +68,6 @@ def govledger(tmp_path: Path) -> Iterator[Govledger]:
     g = Govledger(tmp_path / "data")
     yield g
     g("down")  # whatever happened
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def test_up_status_down_up_keeps_deployment_and_data(govledger: Govledger, tmp_path: Path) -> None:
@@ -134,7 +120,7 @@ def test_up_status_down_up_keeps_deployment_and_data(govledger: Govledger, tmp_p
     assert stopped.returncode == 0, stopped.stderr
     assert f"service: stopped (pid {service['pid']})" in stopped.stdout
     assert f"anvil:   stopped (pid {chain['pid']})" in stopped.stdout
-    assert not _alive(int(service["pid"])) and not _alive(int(chain["pid"]))
+    assert not pid_alive(int(service["pid"])) and not pid_alive(int(chain["pid"]))
     stopped_status = govledger("--json", "status")
     assert stopped_status.returncode == 6  # unavailable: a script can test `status` alone
     after = json.loads(stopped_status.stdout)

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from service.config import PROJECT_ROOT
-from service.flower.deployment import descendants, pid_alive
+from service.flower.deployment import descendants
+from service.pids import pid_alive
 from tests.stack import free_port
 
 

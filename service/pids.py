@@ -1,0 +1,28 @@
+"""Whether a process runs, by its id: the local chain, the service and Flower's processes that
+`govledger up` and `govledger flower up` start and stop by the pids they record."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def pid_alive(pid: int) -> bool:
+    """The process runs (a zombie does not count: our own child is reaped if it exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # our own child exits as a zombie until reaped
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not ours: ask procfs for its state
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except FileNotFoundError:
+            return False
+        except (OSError, IndexError):
+            return True
+        return state != "Z"
+    return finished == 0
