@@ -45,8 +45,7 @@ from service.chain.accounts import dev_account
 from service.client import GovLedgerClient
 from service.devstack import Stack
 from service.flower.deployment import LocalDeployment, SuperNodeSpec
-from service.ml.digits import save_safetensors
-from service.ml.federated import sample_shard, train_base
+from service.flower.scene import approved_base
 
 OWNER, FOUNDERS = dev_account(1), (dev_account(2), dev_account(3))
 
@@ -68,16 +67,9 @@ def main() -> int:
 
 def bench(client: GovLedgerClient, stack: Stack, tmp: Path, args: argparse.Namespace) -> int:
     orgs = {p: dev_account(5 + p) for p in range(args.nodes)}
-    model_id = client.register_model(OWNER, f"digits-bench-{os.urandom(3).hex()}").model.model_id
-    base = tmp / "base.safetensors"
-    base.write_bytes(save_safetensors(train_base(sample_shard(300, seed=1))))
-    version_id = client.propose_version(
-        OWNER, model_id, base, artifact_format="safetensors"
-    ).version.version_id
-    for voter in FOUNDERS:
-        client.cast_vote(voter, version_id, "for")
-    for org in orgs.values():
-        client.grant_rights(OWNER, model_id, org.address, ["submit_updates"])
+    name = f"digits-bench-{os.urandom(3).hex()}"
+    granted = [org.address for org in orgs.values()]
+    model_id, version_id = approved_base(client, OWNER, FOUNDERS, name, granted)
     deployment = LocalDeployment(
         home=tmp / "flwr",
         env={"GOVLEDGER_FLOWER_COORDINATOR_KEY": OWNER.key.hex()},

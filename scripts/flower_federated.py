@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 from safetensors.numpy import load as safetensors_load
 
 from service.chain.accounts import dev_account
@@ -41,8 +42,8 @@ from service.client import ClientFailure, GovLedgerClient
 from service.config import PROJECT_ROOT, Settings
 from service.devstack import Stack
 from service.flower.deployment import DeploymentError, LocalDeployment, SuperNodeSpec
-from service.ml.digits import save_safetensors
-from service.ml.federated import accuracy, sample_shard, train_base
+from service.flower.scene import approved_base
+from service.ml.federated import accuracy
 
 OWNER, FOUNDERS = dev_account(1), (dev_account(2), dev_account(3))
 ORGS = {p: dev_account(5 + p) for p in range(5)}
@@ -59,6 +60,8 @@ class Row:
     included: list[str]
     excluded: list[str]
     verified: bool
+    gas_updates: int  # the updates' transactions (several updates may share one)
+    gas_finalize: int
 
 
 def main() -> int:
@@ -75,7 +78,13 @@ def main() -> int:
         settings = stack.settings if stack else Settings()
         try:
             with GovLedgerClient(base_url=settings.service_url, timeout=120) as client:
-                rows = run(client, settings.data_dir / "flower", rounds=args.rounds, args=args)
+                rows = run(
+                    client,
+                    settings.data_dir / "flower",
+                    settings.rpc_url,
+                    rounds=args.rounds,
+                    args=args,
+                )
             if rows is None:
                 return 1
             print_table(rows)
@@ -94,22 +103,13 @@ def main() -> int:
 
 
 def run(
-    client: GovLedgerClient, home: Path, *, rounds: int, args: argparse.Namespace
+    client: GovLedgerClient, home: Path, rpc_url: str, *, rounds: int, args: argparse.Namespace
 ) -> list[Row] | None:
     if LocalDeployment.recorded(home) is not None:
         raise DeploymentError(f"Flower processes already run from {home}: govledger flower down")
     name = f"digits-flower-{os.urandom(3).hex()}"
-    model_id = client.register_model(OWNER, name).model.model_id
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base.safetensors"
-        base.write_bytes(save_safetensors(train_base(sample_shard(300, seed=1))))
-        version_id = client.propose_version(
-            OWNER, model_id, base, artifact_format="safetensors"
-        ).version.version_id
-    for voter in FOUNDERS:
-        client.cast_vote(voter, version_id, "for")
-    for org in ORGS.values():
-        client.grant_rights(OWNER, model_id, org.address, ["submit_updates"])
+    granted = [org.address for org in ORGS.values()]
+    model_id, version_id = approved_base(client, OWNER, FOUNDERS, name, granted)
     print(f"model {name} (id {model_id}), base version {version_id} approved; 5 organisations")
     deployment = LocalDeployment(
         home=home,
@@ -147,21 +147,28 @@ def run(
             version_id = done.aggregate_version_id
             for voter in FOUNDERS:
                 client.cast_vote(voter, version_id, "for")
-            rows.append(row(client, model_id, done.round_id, version_id, seconds))
+            rows.append(row(client, rpc_url, model_id, done.round_id, version_id, seconds))
     finally:
         deployment.stop()
     return rows
 
 
-def row(client: GovLedgerClient, model_id: int, round_id: int, version_id: int, s: float) -> Row:
+def row(
+    client: GovLedgerClient, rpc_url: str, model_id: int, round_id: int, version_id: int, s: float
+) -> Row:
     """The round as the chain's RoundFinalized event records it, the aggregate's accuracy on the
     held-out digits, and the aggregation re-run here."""
-    (event,) = [
+    entries = [
         e
-        for e in client.timeline_entries(model_id, kinds=["round_finalized"])
+        for e in client.timeline_entries(model_id, kinds=["round_finalized", "update_submitted"])
         if e.round_id == round_id
     ]
+    (event,) = [e for e in entries if e.kind == "round_finalized"]
     details = event.details
+    # gas from the receipts: the service's relayer may carry several updates in one transaction
+    updates = {e.transaction_hash for e in entries if e.kind == "update_submitted"}
+    gas_updates = sum(gas_used(rpc_url, h) for h in updates if h)
+    gas_finalize = gas_used(rpc_url, event.transaction_hash) if event.transaction_hash else 0
     with tempfile.TemporaryDirectory() as t:
         got = client.download_version(version_id, Path(t) / "a.safetensors")
         acc = accuracy(safetensors_load(got.path.read_bytes()))
@@ -171,18 +178,36 @@ def row(client: GovLedgerClient, model_id: int, round_id: int, version_id: int, 
         f"{NAMES.get(str(x['participant']).lower(), '?')} ({x['reason']})"
         for x in details["excluded"]
     ]
-    return Row(round_id, version_id, s, acc, included, excluded, check.matches)
+    return Row(
+        round_id, version_id, s, acc, included, excluded, check.matches, gas_updates, gas_finalize
+    )
+
+
+def gas_used(rpc_url: str, tx_hash: str) -> int:
+    """The gas a transaction used, from its receipt (one JSON-RPC call to the chain)."""
+    answer = httpx.post(
+        rpc_url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getTransactionReceipt",
+            "params": [tx_hash],
+        },
+        timeout=30,
+    ).json()
+    return int(answer["result"]["gasUsed"], 16)
 
 
 def print_table(rows: list[Row]) -> None:
     print(
         f"\n{'round':>5}  version  {'wall s':>6}  held-out acc  {'included':<24}  "
-        f"{'excluded (on chain)':<20}  verified"
+        f"{'excluded (on chain)':<20}  verified  {'gas updates':>11}  {'gas finalize':>12}"
     )
     for r in rows:
         print(
             f"{r.round_id:>5}  {r.version_id:>7}  {r.seconds:>6.0f}  {r.accuracy:>12.3f}  "
-            f"{', '.join(r.included):<24}  {', '.join(r.excluded) or '-':<20}  {r.verified}"
+            f"{', '.join(r.included):<24}  {', '.join(r.excluded) or '-':<20}  "
+            f"{r.verified!s:<8}  {r.gas_updates:>11}  {r.gas_finalize:>12}"
         )
 
 

@@ -16,9 +16,8 @@ import pytest
 
 from service.client import GovLedgerClient
 from service.config import PROJECT_ROOT
+from service.flower.scene import approved_base
 from service.flower.venv import flower_program
-from service.ml.digits import save_safetensors
-from service.ml.federated import sample_shard, train_base
 from tests.cli.conftest import unique
 from tests.flower.scene import FOUNDERS, HONEST, NODES, OWNER, POISONED
 from tests.stack import Stack
@@ -39,16 +38,7 @@ def client(stack: Stack) -> Iterator[GovLedgerClient]:
 def approved_model(client: GovLedgerClient, tmp: Path, name: str, granted: list[str]) -> Model:
     """A model with the owner's first base approved by the founders, SubmitUpdates granted to
     ``granted``."""
-    model_id = client.register_model(OWNER, unique(name)).model.model_id
-    path = tmp / "base.safetensors"
-    path.write_bytes(save_safetensors(train_base(sample_shard(300, seed=1))))
-    version_id = client.propose_version(
-        OWNER, model_id, path, artifact_format="safetensors"
-    ).version.version_id
-    for voter in FOUNDERS:
-        client.cast_vote(voter, version_id, "for")
-    for account in granted:
-        client.grant_rights(OWNER, model_id, account, ["submit_updates"])
+    model_id, version_id = approved_base(client, OWNER, FOUNDERS, unique(name), granted)
     return Model(model_id=model_id, base_version_id=version_id)
 
 

@@ -84,8 +84,24 @@ def test_the_flower_scenario_runs_on_the_deployment_engine_and_the_audit_passes(
             base_id,
             "approved",
         )
-        row = re.search(rf"^\s*{round_.round_id}\s+{aggregate.version_id}\s.*\sTrue$", out, re.M)
+        row = re.search(
+            rf"^\s*{round_.round_id}\s+{aggregate.version_id}\s.*\sTrue\s+(\d+)\s+(\d+)$", out, re.M
+        )
         assert row is not None and "org5 (not_selected)" in row.group(0), out
+        # the gas columns are the receipts' (updates may share a transaction: counted once)
+        of_round = [
+            e
+            for e in ledger.events(contract="FederatedRounds", with_timestamps=False)
+            if e.args.get("roundId") == round_.round_id
+        ]
+        submitted = {e.transaction_hash for e in of_round if e.name == "UpdateSubmitted"}
+        (finalized,) = [e.transaction_hash for e in of_round if e.name == "RoundFinalized"]
+
+        def gas(tx: str) -> int:
+            return int(ledger.w3.eth.get_transaction_receipt(tx)["gasUsed"])  # type: ignore[arg-type]
+
+        assert int(row.group(1)) == sum(gas(h) for h in submitted) > 0
+        assert int(row.group(2)) == gas(finalized) > 0
 
     # the audit passes, run again here, and checked the round
     audited = govledger(own_stack, "--json", "audit")
