@@ -115,6 +115,8 @@ class GovernedStrategy(FedAvg):
         base = self.current_base()
         t = self.terms
         with clock.watch.step("open"):
+            # the window counts from the chain's time, which need not be this machine's
+            now = self.client.info().chain_time or int(time.time())
             opened = self.client.open_round(
                 clock.signer,
                 self.model_id,
@@ -123,7 +125,7 @@ class GovernedStrategy(FedAvg):
                 params=t.params,
                 min_updates=t.min_updates,
                 max_updates=t.max_updates,
-                submission_deadline=int(time.time()) + t.submission_seconds,
+                submission_deadline=now + t.submission_seconds,
                 max_norm=t.max_norm,
             )
             round_id = opened.round.round_id

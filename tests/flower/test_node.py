@@ -5,7 +5,6 @@ refused by the gate."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +32,13 @@ def ledger(stack: Stack) -> Ledger:
     return connect_ledger(stack.settings)
 
 
+def chain_now(client: GovLedgerClient) -> int:
+    """The chain's time: other tests move the local chain's clock ahead of this machine's."""
+    now = client.info().chain_time
+    assert now is not None
+    return now
+
+
 @pytest.fixture
 def open_round(client: GovLedgerClient, model: Model) -> Iterator[int]:
     """A FedAvg round at the model's approved base, cancelled after."""
@@ -44,7 +50,7 @@ def open_round(client: GovLedgerClient, model: Model) -> Iterator[int]:
         params={},
         min_updates=1,
         max_updates=5,
-        submission_deadline=int(time.time()) + 600,
+        submission_deadline=chain_now(client) + 600,
         max_norm=50.0,
     ).round.round_id
     yield round_id
@@ -166,7 +172,7 @@ def test_a_tampered_or_replayed_update_is_refused_by_the_gate(
         params={},
         min_updates=1,
         max_updates=5,
-        submission_deadline=int(time.time()) + 600,
+        submission_deadline=chain_now(client) + 600,
         max_norm=50.0,
     ).round.round_id
     try:
