@@ -78,6 +78,7 @@ def models(
     if v is None:
         return None
     found = v.index.models(name=name, owner=owner)
+    touched: set[int] = set()
     if v.latest > v.head:
         touched = {
             int(e.args["modelId"])
@@ -89,10 +90,15 @@ def models(
                 with_timestamps=False,
             )
         }
-        if touched:
-            found = [m for m in found if m.model_id not in touched]
-            found += [m for m in map(ledger.model, sorted(touched)) if matches(m, name, owner)]
-            found.sort(key=lambda m: m.model_id)
+    # The contract's own count closes what events cannot: a model whose registration the
+    # chain's history lacks (a local anvil restored from its periodic state dump after a
+    # SIGKILL can hold contract state newer than its blocks) is read from the contract.
+    known = v.index.model_ids() | touched
+    touched |= {i for i in range(1, ledger.model_count() + 1) if i not in known}
+    if touched:
+        found = [m for m in found if m.model_id not in touched]
+        found += [m for m in map(ledger.model, sorted(touched)) if matches(m, name, owner)]
+        found.sort(key=lambda m: m.model_id)
     return found, v.head
 
 

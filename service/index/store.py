@@ -176,6 +176,10 @@ class IndexFile(SqliteFile):
             for r in rows
         ]
 
+    def model_ids(self) -> set[int]:
+        with self.snapshot() as conn:
+            return {int(r[0]) for r in conn.execute("SELECT model_id FROM models")}
+
     def proposals(self, model_id: int, upto_block: int) -> dict[int, tuple[int, int]]:
         """The model's version ids in proposal order, each with its proposal block and its
         ballot's deadline, up to ``upto_block``."""

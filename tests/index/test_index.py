@@ -157,6 +157,7 @@ def test_reads_take_the_blocks_past_the_index_head_from_the_chain(
     api: Api, stack: Stack, ledger: Ledger, tmp_path: Path
 ) -> None:
     known = int(api.register(OWNER)["model_id"])
+    untouched = int(api.register(MEMBER2)["model_id"])  # nothing happens to it past the head
     api.propose(known)
     for _ in range(4):  # the proposal four blocks deep: within the index's head
         ledger.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -215,6 +216,18 @@ def test_reads_take_the_blocks_past_the_index_head_from_the_chain(
     for digest in plain.referenced_digests():
         assert seeded.models_for(digest) == plain.models_for(digest)
     assert head.block + 1 in asked and ledger.deployment.deploy_block in asked
+
+    # a model the index lacks though the contract has it (its registration missing from the
+    # chain's history, as a local anvil restored from its state dump after a SIGKILL can leave
+    # it): read from the contract, so the list stays the contract's
+    assert untouched in indexer.file.model_ids()
+    with indexer.file.transaction() as conn:
+        conn.execute("DELETE FROM models WHERE model_id = ?", (untouched,))
+    lacking = catalog.list_models(
+        ledger, name=None, owner=None, offset=0, limit=500, index=indexer.file
+    )
+    assert lacking.indexed_to_block == head.block
+    assert lacking.items == without.items and lacking.total == without.total
 
     # an index of nothing yet (or far behind) is not used: the chain answers
     empty = IndexFile(tmp_path / "empty.sqlite")
