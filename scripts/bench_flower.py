@@ -44,8 +44,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.chain.accounts import dev_account
 from service.client import GovLedgerClient
 from service.devstack import Stack
-from service.flower.deployment import LocalDeployment, SuperNodeSpec
-from service.flower.scene import approved_base
+from service.flower.scene import approved_base, org_deployment
 
 OWNER, FOUNDERS = dev_account(1), (dev_account(2), dev_account(3))
 
@@ -70,21 +69,7 @@ def bench(client: GovLedgerClient, stack: Stack, tmp: Path, args: argparse.Names
     name = f"digits-bench-{os.urandom(3).hex()}"
     granted = [org.address for org in orgs.values()]
     model_id, version_id = approved_base(client, OWNER, FOUNDERS, name, granted)
-    deployment = LocalDeployment(
-        home=tmp / "flwr",
-        env={"GOVLEDGER_FLOWER_COORDINATOR_KEY": OWNER.key.hex()},
-        nodes=[
-            SuperNodeSpec(
-                node_config={
-                    "partition-id": p,
-                    "govledger-key-env": f"GOVLEDGER_ORG_KEY_{p}",
-                    "govledger-account": org.address,
-                },
-                env={f"GOVLEDGER_ORG_KEY_{p}": org.key.hex()},
-            )
-            for p, org in orgs.items()
-        ],
-    )
+    deployment = org_deployment(tmp / "flwr", OWNER, orgs)
     common = {
         "model-id": model_id,
         "base-version-id": version_id,

@@ -41,8 +41,8 @@ from service.chain.accounts import dev_account
 from service.client import ClientFailure, GovLedgerClient
 from service.config import PROJECT_ROOT, Settings
 from service.devstack import Stack
-from service.flower.deployment import DeploymentError, LocalDeployment, SuperNodeSpec
-from service.flower.scene import approved_base
+from service.flower.deployment import DeploymentError, LocalDeployment
+from service.flower.scene import approved_base, org_deployment
 from service.ml.federated import accuracy
 
 OWNER, FOUNDERS = dev_account(1), (dev_account(2), dev_account(3))
@@ -111,22 +111,7 @@ def run(
     granted = [org.address for org in ORGS.values()]
     model_id, version_id = approved_base(client, OWNER, FOUNDERS, name, granted)
     print(f"model {name} (id {model_id}), base version {version_id} approved; 5 organisations")
-    deployment = LocalDeployment(
-        home=home,
-        env={"GOVLEDGER_FLOWER_COORDINATOR_KEY": OWNER.key.hex()},
-        nodes=[
-            SuperNodeSpec(
-                node_config={
-                    "partition-id": p,
-                    "govledger-key-env": f"GOVLEDGER_ORG_KEY_{p}",
-                    "govledger-account": org.address,
-                    "govledger-poisoned": p == POISONED,
-                },
-                env={f"GOVLEDGER_ORG_KEY_{p}": org.key.hex()},
-            )
-            for p, org in ORGS.items()
-        ],
-    )
+    deployment = org_deployment(home, OWNER, ORGS, poisoned=POISONED)
     rows = []
     try:
         deployment.start()

@@ -32,9 +32,9 @@ block's events, with a negative log index and no transaction), recorded later or
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.chain.history import uint_topic
 from service.chain.ledger import Ledger
@@ -65,6 +65,8 @@ __all__ = [
     "decision_of",
     "parse_kinds",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -215,44 +217,53 @@ class Timeline:
     def _proposals(self, model_id: int, high: int) -> dict[int, tuple[int, int]]:
         """The model's version ids in proposal order, each with its proposal block and its
         ballot's deadline."""
-        upto = self._indexed_to(high)
-        found = (
-            {} if upto is None or self._view is None else self._view.index.proposals(model_id, upto)
+        return self._by_id(
+            model_id,
+            high,
+            IndexFile.proposals,
+            "ModelRegistry",
+            "VersionProposed",
+            lambda e: (int(e.args["versionId"]), (e.block_number, int(e.args["deadline"]))),
         )
-        found.update(
-            {
-                int(e.args["versionId"]): (e.block_number, int(e.args["deadline"]))
-                for e in self.ledger.events(
-                    contract="ModelRegistry",
-                    event="VersionProposed",
-                    topics=[None, uint_topic(model_id)],
-                    from_block=None if upto is None else upto + 1,
-                    to_block=high,
-                    with_timestamps=False,
-                )
-            }
-        )
-        return found
 
     def _rounds_opened(self, model_id: int, high: int) -> dict[int, int]:
+        """The model's round ids in opening order, each with its opening block."""
+        return self._by_id(
+            model_id,
+            high,
+            IndexFile.rounds_opened,
+            "FederatedRounds",
+            "RoundOpened",
+            lambda e: (int(e.args["roundId"]), e.block_number),
+        )
+
+    def _by_id(
+        self,
+        model_id: int,
+        high: int,
+        from_index: Callable[[IndexFile, int, int], dict[int, T]],
+        contract: str,
+        event: str,
+        entry: Callable[[Event], tuple[int, T]],
+    ) -> dict[int, T]:
+        """One event of the model's (its id the first indexed topic) up to block ``high``, keyed
+        by the id it names: from the index up to its head, from the chain after it."""
         upto = self._indexed_to(high)
         found = (
             {}
             if upto is None or self._view is None
-            else self._view.index.rounds_opened(model_id, upto)
+            else from_index(self._view.index, model_id, upto)
         )
         found.update(
-            {
-                int(e.args["roundId"]): e.block_number
-                for e in self.ledger.events(
-                    contract="FederatedRounds",
-                    event="RoundOpened",
-                    topics=[None, uint_topic(model_id)],
-                    from_block=None if upto is None else upto + 1,
-                    to_block=high,
-                    with_timestamps=False,
-                )
-            }
+            entry(e)
+            for e in self.ledger.events(
+                contract=contract,
+                event=event,
+                topics=[None, uint_topic(model_id)],
+                from_block=None if upto is None else upto + 1,
+                to_block=high,
+                with_timestamps=False,
+            )
         )
         return found
 

@@ -8,58 +8,34 @@ directly, never the service."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 from eth_account.signers.local import LocalAccount
-from safetensors.numpy import save as save_numpy
 
 from service.audit import AuditReport, audit
-from service.chain.accounts import dev_account, dev_accounts
 from service.chain.ledger import Ledger
-from service.chain.setup import connect_ledger
 from service.chain.types import VersionKind
 from service.client import GovLedgerClient
 from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA, cid_of
-from service.ml.safetensors_format import with_sorted_metadata
 from service.store.embedded import EmbeddedStore
+from tests import scenes
 from tests.cli.conftest import unique
+from tests.scenes import (  # noqa: F401 (the audit's tests import them from here)
+    LARGE,
+    PARTICIPANTS,
+    block_number,
+    chain_time,
+    krum_round,
+    relayed_ledger,
+    rpc,
+)
 from tests.stack import Stack
-
-PARTICIPANTS = (5, 6, 7)  # dev accounts outside the consortium
-SHAPE = (300, 300)  # float32: 360 KB, two 256 KiB chunks (a dag-pb root and raw leaves)
 
 
 def weights(seed: int, scale: float = 1.0) -> bytes:
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "weight": (rng.standard_normal(SHAPE) * scale).astype(np.float32),
-        "bias": (rng.standard_normal(SHAPE[-1:]) * scale).astype(np.float32),
-    }
-    return with_sorted_metadata(save_numpy(arrays))
-
-
-def rpc(stack: Stack, method: str, *params: Any) -> Any:
-    answer = httpx.post(
-        stack.settings.rpc_url,
-        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-        timeout=30,
-    ).json()
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
-def block_number(stack: Stack) -> int:
-    return int(rpc(stack, "eth_blockNumber"), 16)
-
-
-def chain_time(stack: Stack) -> int:
-    return int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    return scenes.weights(seed, scale, shape=LARGE)
 
 
 def run_audit(stack: Stack, from_block: int) -> AuditReport:
@@ -94,47 +70,23 @@ def submit_round(
     client: GovLedgerClient,
     accounts: list[LocalAccount],
     stack: Stack,
-    tmp_path: Path,
+    tmp: Path,
     model_id: int,
     base_id: int,
 ) -> int:
     """A Krum round on ``base_id`` with three updates, closed at its maximum; its id."""
-    owner = accounts[1]
-    opened = client.open_round(
-        owner,
-        model_id,
-        base_version_id=base_id,
-        rule="krum",
-        params={"f": 0},
-        min_updates=3,
-        max_updates=3,
-        submission_deadline=chain_time(stack) + 3600,
-        max_norm=1000.0,
+    return krum_round(
+        client, accounts, stack, tmp, model_id, base_id, min_updates=3, max_updates=3, shape=LARGE
     )
-    round_id = int(opened.round.round_id)
-    for n, i in enumerate(PARTICIPANTS):
-        path = tmp_path / f"update-{round_id}-{i}.safetensors"
-        path.write_bytes(weights(100 + 10 * round_id + n, scale=0.01))
-        client.submit_update(accounts[i], round_id, path, sample_count=10 + n)
-    return round_id
 
 
-@pytest.fixture(scope="package")
-def accounts() -> list[LocalAccount]:
-    return dev_accounts(10)
-
-
-@pytest.fixture(scope="package")
-def client(stack: Stack) -> Iterator[GovLedgerClient]:
-    with GovLedgerClient(base_url=stack.url, timeout=120) as c:
-        yield c
+accounts = scenes.accounts
+client = scenes.client
 
 
 @pytest.fixture(scope="package")
 def ledger(stack: Stack) -> Ledger:
-    """The chain adapter with a relayer of its own (dev account 9), so that its relayed
-    actions never race the service's relayer for nonces."""
-    return connect_ledger(stack.settings, relayer=dev_account(9))
+    return relayed_ledger(stack, 9)
 
 
 @pytest.fixture(scope="package")

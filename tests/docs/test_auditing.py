@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from eth_abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
-from safetensors.numpy import save as save_numpy
 
 from service.chain.accounts import dev_accounts
 from service.chain.actions import sign_action
@@ -31,12 +29,13 @@ from service.chain.setup import connect_ledger
 from service.client import GovLedgerClient
 from service.config import PROJECT_ROOT
 from service.domain.build_documents import RECIPE_SCHEMA, REPORT_SCHEMA, VERSION_SCHEMA
-from service.ml.safetensors_format import with_sorted_metadata
 from service.store.chunker import iter_chunks
 from service.store.cid import CHUNK_SIZE
 from service.store.embedded import EmbeddedStore
 from service.store.unixfs import compute_cid
+from tests import scenes
 from tests.cli.conftest import unique
+from tests.scenes import LARGE, rpc
 from tests.stack import Stack
 
 DOC = (PROJECT_ROOT / "docs" / "AUDITING.md").read_text()
@@ -50,22 +49,7 @@ ZERO32 = b"\0" * 32
 
 def weights(seed: int, scale: float = 1.0) -> bytes:
     """A safetensors file of 300x300 float32 weights: 360 KB, two chunks (a dag-pb root)."""
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "weight": (rng.standard_normal((300, 300)) * scale).astype(np.float32),
-        "bias": (rng.standard_normal(300) * scale).astype(np.float32),
-    }
-    return with_sorted_metadata(save_numpy(arrays))
-
-
-def rpc(stack: Stack, method: str, *params: Any) -> Any:
-    answer = httpx.post(
-        stack.settings.rpc_url,
-        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-        timeout=30,
-    ).json()
-    assert "error" not in answer, answer
-    return answer["result"]
+    return scenes.weights(seed, scale, shape=LARGE)
 
 
 def logs(stack: Stack, address: str, event: str, *topics: str) -> list[dict[str, Any]]:
@@ -108,7 +92,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
     accounts: list[LocalAccount] = dev_accounts(10)
     owner, voters = accounts[1], accounts[2:4]
     deployment = json.loads(stack.settings.deployment_file.read_text())
-    first = int(rpc(stack, "eth_blockNumber"), 16) + 1
+    first = scenes.block_number(stack) + 1
     with GovLedgerClient(base_url=stack.url, timeout=120) as client:
         model_id = client.register_model(owner, unique("auditing-doc")).model.model_id
         artifact = weights(1)
@@ -134,7 +118,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
 
         for i in PARTICIPANTS:
             client.grant_rights(owner, model_id, accounts[i].address, ["submit_updates"])
-        chain_time = int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+        chain_time = scenes.chain_time(stack)
         opened = client.open_round(
             owner,
             model_id,
@@ -206,7 +190,7 @@ def made(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mad
         registry=deployment["registry"],
         rounds=deployment["rounds"],
         model_id=model_id,
-        blocks=(first, int(rpc(stack, "eth_blockNumber"), 16)),
+        blocks=(first, scenes.block_number(stack)),
         approved=approved,
         artifact=artifact,
         artifact_cid=str(compute_cid(iter_chunks(artifact))[0]),
@@ -518,7 +502,7 @@ def test_each_entry_of_a_batch_of_signed_updates_is_recovered(shell: Shell, made
     stack = shell.stack
     accounts = dev_accounts(10)
     ledger = connect_ledger(stack.settings, relayer=accounts[9])
-    chain_time = int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    chain_time = scenes.chain_time(stack)
     round_id = ledger.open_round(
         accounts[1],
         ledger.version(made.approved).model_id,
@@ -638,7 +622,7 @@ def test_a_fedavg_aggregate_rebuilt_by_the_pages_script_is_the_recorded_one(
 ) -> None:
     stack = shell.stack
     accounts = dev_accounts(10)
-    chain_time = int(rpc(stack, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    chain_time = scenes.chain_time(stack)
     with GovLedgerClient(base_url=stack.url, timeout=120) as client:
         opened = client.open_round(
             accounts[1],

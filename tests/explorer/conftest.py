@@ -17,20 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 from eth_account.signers.local import LocalAccount
-from safetensors.numpy import save as save_numpy
 
-from service.chain.accounts import dev_account, dev_accounts
 from service.chain.ledger import Ledger
-from service.chain.setup import connect_ledger
 from service.chain.types import VersionKind
 from service.client import GovLedgerClient
-from service.ml.safetensors_format import with_sorted_metadata
 from service.store.embedded import EmbeddedStore
+from tests import scenes
 from tests.cli.conftest import unique
+from tests.scenes import PARTICIPANTS, krum_round, relayed_ledger, weights
 from tests.stack import Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,32 +40,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]  # and a fresh profile directory, which Playwright makes for every launch
-PARTICIPANTS = (5, 6, 7)  # dev accounts outside the consortium
 REASON = 'beats the baseline <img src=x id="injected"> & more'
 SECRET = "restricted-secret-" + unique("s")
-
-
-def weights(seed: int, scale: float = 1.0) -> bytes:
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "weight": (rng.standard_normal((16, 8)) * scale).astype(np.float32),
-        "bias": (rng.standard_normal(8) * scale).astype(np.float32),
-    }
-    return with_sorted_metadata(save_numpy(arrays))
-
-
-def chain_time(stack: Stack) -> int:
-    answer = httpx.post(
-        stack.settings.rpc_url,
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "eth_getBlockByNumber",
-            "params": ["latest", False],
-        },
-        timeout=30,
-    ).json()
-    return int(answer["result"]["timestamp"], 16)
 
 
 @dataclass(frozen=True)
@@ -89,51 +61,13 @@ class Explored:
     open_bytes: bytes  # the base's artifact
 
 
-@pytest.fixture(scope="package")
-def accounts() -> list[LocalAccount]:
-    return dev_accounts(10)
-
-
-@pytest.fixture(scope="package")
-def client(stack: Stack) -> Iterator[GovLedgerClient]:
-    with GovLedgerClient(base_url=stack.url, timeout=120) as c:
-        yield c
+accounts = scenes.accounts
+client = scenes.client
 
 
 @pytest.fixture(scope="package")
 def ledger(stack: Stack) -> Ledger:
-    """The chain adapter with a relayer of its own (dev account 8), so that its relayed actions
-    never race the service's relayer for nonces."""
-    return connect_ledger(stack.settings, relayer=dev_account(8))
-
-
-def _round(
-    client: GovLedgerClient,
-    accounts: list[LocalAccount],
-    stack: Stack,
-    tmp: Path,
-    model_id: int,
-    base_id: int,
-    participants: tuple[int, ...],
-    max_updates: int,
-) -> int:
-    opened = client.open_round(
-        accounts[1],
-        model_id,
-        base_version_id=base_id,
-        rule="krum",
-        params={"f": 0},
-        min_updates=1,
-        max_updates=max_updates,
-        submission_deadline=chain_time(stack) + 3600,
-        max_norm=1000.0,
-    )
-    round_id = int(opened.round.round_id)
-    for n, i in enumerate(participants):
-        path = tmp / f"update-{round_id}-{i}.safetensors"
-        path.write_bytes(weights(100 + 10 * round_id + n, scale=0.01))
-        client.submit_update(accounts[i], round_id, path, sample_count=10 + n)
-    return round_id
+    return relayed_ledger(stack, 8)
 
 
 @pytest.fixture(scope="package")
@@ -160,7 +94,9 @@ def explored(
     for i in PARTICIPANTS:
         client.grant_rights(owner, model_id, accounts[i].address, ["submit_updates"])
 
-    round_id = _round(client, accounts, stack, tmp, model_id, base, PARTICIPANTS, 3)
+    round_id = krum_round(
+        client, accounts, stack, tmp, model_id, base, min_updates=1, max_updates=3
+    )
     aggregate = int(client.finalize_round(owner, round_id).version_id)
     for voter in voters:
         client.cast_vote(voter, aggregate, "for")
@@ -172,7 +108,17 @@ def explored(
     )
     client.cast_vote(voters[1], build, "for")
 
-    open_round = _round(client, accounts, stack, tmp, model_id, aggregate, PARTICIPANTS[:1], 3)
+    open_round = krum_round(
+        client,
+        accounts,
+        stack,
+        tmp,
+        model_id,
+        aggregate,
+        participants=PARTICIPANTS[:1],
+        min_updates=1,
+        max_updates=3,
+    )
     (tmp / "second.safetensors").write_bytes(weights(2))
     pending = client.propose_version(
         owner, model_id, tmp / "second.safetensors", artifact_format="safetensors"

@@ -39,13 +39,12 @@ def chain_now(client: GovLedgerClient) -> int:
     return now
 
 
-@pytest.fixture
-def open_round(client: GovLedgerClient, model: Model) -> Iterator[int]:
-    """A FedAvg round at the model's approved base, cancelled after."""
-    round_id = client.open_round(
+def fedavg_round(client: GovLedgerClient, model_id: int, base_version_id: int) -> int:
+    """A FedAvg round at ``base_version_id``, open for ten minutes of chain time."""
+    return client.open_round(
         OWNER,
-        model.model_id,
-        base_version_id=model.base_version_id,
+        model_id,
+        base_version_id=base_version_id,
         rule="fedavg",
         params={},
         min_updates=1,
@@ -53,6 +52,12 @@ def open_round(client: GovLedgerClient, model: Model) -> Iterator[int]:
         submission_deadline=chain_now(client) + 600,
         max_norm=50.0,
     ).round.round_id
+
+
+@pytest.fixture
+def open_round(client: GovLedgerClient, model: Model) -> Iterator[int]:
+    """A FedAvg round at the model's approved base, cancelled after."""
+    round_id = fedavg_round(client, model.model_id, model.base_version_id)
     yield round_id
     client.cancel_round(OWNER, round_id)
 
@@ -164,17 +169,7 @@ def test_a_tampered_or_replayed_update_is_refused_by_the_gate(
     assert str(cid) in refused.text
     assert ledger.update_of(open_round, signer.address) is None
     # the signed update replayed into another round of the model: the round id is signed
-    other = client.open_round(
-        OWNER,
-        detail.round.model_id,
-        base_version_id=detail.round.base_version_id,
-        rule="fedavg",
-        params={},
-        min_updates=1,
-        max_updates=5,
-        submission_deadline=chain_now(client) + 600,
-        max_norm=50.0,
-    ).round.round_id
+    other = fedavg_round(client, detail.round.model_id, detail.round.base_version_id)
     try:
         elsewhere = post(honest, other)
         assert elsewhere.status_code == 401, elsewhere.text
