@@ -26,7 +26,7 @@ from service.timefmt import human_time, utc
 _STATES = {0: "Proposed", 1: "Approved", 2: "Rejected"}
 _ROUND_STATES = {0: "Open", 1: "Closed", 2: "Finalized", 3: "Cancelled"}
 _KINDS = {0: "Base", 1: "Aggregate", 2: "Accelerated"}
-_TIMES = ("deadline", "timestamp")
+_TIMES = ("deadline", "submissionDeadline", "timestamp")
 
 
 class ContractRevert(ChainError):
@@ -325,6 +325,27 @@ class RoundsUnexpectedState(ContractRevert, Conflict):
     states = _ROUND_STATES
     hint = "round {roundId} is {current}; this needs it {expected}"
 
+    def explain(self, shown: dict[str, Any]) -> str:
+        round_id, current = shown["roundId"], str(shown["current"]).lower()
+        if shown["expected"] == "Open":
+            return (
+                f"round {round_id} takes no more updates: it is {current}; submit to a later "
+                "round (`govledger rounds list --mine` lists the open ones)"
+            )
+        if shown["expected"] == "Closed":
+            then = {
+                "open": f"close it first (`govledger rounds close {round_id}`) or wait for its "
+                "deadline",
+                "finalized": f"its aggregate is a version already (`govledger rounds show "
+                f"{round_id}`)",
+                "cancelled": "open a new round",
+            }.get(current, "")
+            return (
+                f"round {round_id} is {current}, not closed: only a closed round can be "
+                f"aggregated, finalized or cancelled; {then}"
+            )
+        return self.hint.format(**shown)
+
 
 class RoundsNotMaintainer(ContractRevert, Forbidden):
     hint = (
@@ -369,8 +390,8 @@ class RoundsInvalidNormBound(ContractRevert, InvalidInput):
 
 class RoundsSubmissionClosed(ContractRevert, Conflict):
     hint = (
-        "round {roundId} took updates until {submissionDeadline} (chain time {timestamp}); "
-        "submit to a later round"
+        "round {roundId} took updates until {submissionDeadline}, and chain time is "
+        "{timestamp}: submit to a later round"
     )
 
 

@@ -801,7 +801,7 @@ def ledger_decoder(build: Build) -> reverts.RevertDecoder:
 
 def test_round_states_read_by_name_in_messages(ledger: Ledger, scene: RoundScene):
     round_id = _cancelled_round(ledger, scene)
-    with pytest.raises(RoundsUnexpectedState, match=r"is Cancelled; this needs it Open"):
+    with pytest.raises(RoundsUnexpectedState, match=r"takes no more updates: it is cancelled"):
         submit(ledger, scene.contributors[0], round_id)
     with pytest.raises(RoundsBaseNotApproved, match=r"is Proposed; a round starts"):
         open_round(ledger, scene, baseVersionId=_unapproved_version(ledger, scene))
