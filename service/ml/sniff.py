@@ -88,7 +88,8 @@ def _is_onnx(chunks: Iterable[Chunk]) -> bool:
 
 def not_an_artifact(name: str, found: Identified, *, declared: str | None = None) -> str:
     """Why ``name`` cannot be proposed as it is, and what to do instead."""
-    claim = f"{name} is not a {declared} file: it is" if declared else f"{name} is"
+    article = "an" if declared and declared[0] in "aeiou" else "a"
+    claim = f"{name} is not {article} {declared} file: it is" if declared else f"{name} is"
     if found.pickled:
         return (
             f"{claim} {found.what}. {PICKLES_REFUSED}. If it is your own checkpoint, convert "

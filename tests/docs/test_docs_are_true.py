@@ -5,8 +5,11 @@ layout tables name is in the tree, and every operation the README's API table na
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+
+import pytest
 
 from service.config import PROJECT_ROOT, Settings
 
@@ -72,6 +75,47 @@ def test_every_setting_the_readme_lists_is_read_by_the_service() -> None:
     cli_only = {"GOVLEDGER_SERVICE_URL", "GOVLEDGER_KEY_NAME", "GOVLEDGER_PRIVATE_KEY",
                 "GOVLEDGER_KEY_PASSWORD"}  # fmt: skip
     assert listed - fields - cli_only == set()
+
+
+def _as_value(text: str) -> object:
+    """A default as the README writes it: ``5``, ``2 GiB``, ``604800 (7 days)``, ``true``."""
+    text = text.split(" (")[0].strip()
+    units = {"GiB": 2**30, "MiB": 2**20, "KiB": 2**10}
+    number, _, unit = text.partition(" ")
+    if unit in units:
+        return int(number) * units[unit]
+    if text in ("true", "false"):
+        return text == "true"
+    return float(text) if "." in text else int(text)
+
+
+def test_the_defaults_the_readme_gives_are_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The complaint: the README said GOVLEDGER_DATA_DIR defaulted to ``./data`` where it is the
+    repository's ``data/``, whatever the working directory."""
+    for variable in [v for v in os.environ if v.startswith("GOVLEDGER_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.chdir(PROJECT_ROOT / "docs")
+    settings = Settings()
+    table = README.split("| `GOVLEDGER_DATA_DIR`", 1)[1].split("\n\n", 1)[0]
+    rows = ["| `GOVLEDGER_DATA_DIR`" + table.split("\n", 1)[0], *table.split("\n")[1:]]
+    checked = 0
+    for row in rows:
+        names_cell, default_cell = [c.strip() for c in row.split("|")[1:3]]
+        names = re.findall(r"`GOVLEDGER_([A-Z_]+)`", names_cell)
+        defaults = [d.strip() for d in default_cell.split(" / ")]
+        for name, default in zip(names, defaults, strict=False):
+            field = name.lower()
+            if field == "data_dir":
+                assert default == "the repository's `data/`"
+                assert getattr(settings, field) == PROJECT_ROOT / "data"
+            elif field == "rpc_url":
+                assert default.startswith(f"`{getattr(settings, field)}`")
+            elif re.match(r"^\d", default) or default in ("true", "false"):
+                assert _as_value(default) == getattr(settings, field), (name, default)
+            else:
+                continue
+            checked += 1
+    assert checked >= 30, checked
 
 
 def test_every_path_the_layout_tables_name_exists() -> None:

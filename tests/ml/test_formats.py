@@ -658,3 +658,15 @@ def test_validators_count_the_bytes_fed(model_safetensors: bytes, model_pt2: byt
             validator.feed(piece)
         assert validator.size == len(data)
         assert validator.finish().size == len(data)
+
+
+def test_a_refusal_names_the_declared_format_with_its_article() -> None:
+    from service.ml.sniff import Identified, not_an_artifact
+
+    zipped = Identified(format=None, what="a zip archive")
+    assert not_an_artifact("m.bin", zipped, declared="onnx").startswith(
+        "m.bin is not an onnx file: it is a zip archive."
+    )
+    assert not_an_artifact("m.bin", zipped, declared="safetensors").startswith(
+        "m.bin is not a safetensors file: it is a zip archive."
+    )
