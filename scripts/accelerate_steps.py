@@ -26,6 +26,7 @@ from rich.console import Console
 from safetensors.numpy import save as save_numpy
 
 from service.cli.accelerate import results_table
+from service.cli.context import VersionNames
 from service.client import GovLedgerClient
 from service.ml.digits import digits_split, load_safetensors
 
@@ -65,7 +66,7 @@ def accelerate_approved_version(
         raise SystemExit(f"build job {job.job_id} failed: {job.error}")
     say(f"measured in {time.perf_counter() - started:.0f} s (machine, libraries and options "
         f"are in the report {job.result['report']['cid']})")  # fmt: skip
-    Console(width=200).print(results_table(job))
+    Console(width=200).print(results_table(job, VersionNames(client, [model_id])))
     for refused in job.result["refused"]:
         say(f"refused {refused['build']}: {refused['reason']}")
 

@@ -15,8 +15,17 @@ from rich.text import Text
 
 from service.api.build_schemas import BuildJobPublic
 from service.cli import render
-from service.cli.context import model_id, state
-from service.cli.output import CliError, command, emit, fields, stderr, stdout, table
+from service.cli.context import VersionNames, model_id, state, version_of
+from service.cli.output import (
+    CliError,
+    command,
+    emit,
+    fields,
+    json_requested,
+    stderr,
+    stdout,
+    table,
+)
 from service.cli.session import signed_in_if_asked
 from service.client import GovLedgerClient
 
@@ -33,7 +42,13 @@ class BuildName(StrEnum):
 
 def accelerate(
     model: Annotated[str, typer.Argument(help="The model's id or name.")],
-    version: Annotated[int, typer.Argument(min=1, help="The Approved version to build from.")],
+    version: Annotated[
+        str,
+        typer.Argument(
+            help="The Approved version to build from: its number in the model (3), "
+            "MODEL@N, MODEL:ALIAS or @N."
+        ),
+    ],
     budget: Annotated[
         float,
         typer.Option(
@@ -62,10 +77,11 @@ def accelerate(
     client = s.client(session=True)
     signer = s.signer() if propose else None
     mid = model_id(client, model)
+    parent = version_of(client, version, model=model)
     job = signed_in_if_asked(
         lambda: client.start_build(
             mid,
-            version,
+            parent.version_id,
             budget_points=budget,
             builds=[b.value for b in build] if build else None,
             compare_torch=compare_torch,
@@ -87,14 +103,15 @@ def accelerate(
         typer.echo(json.dumps(payload, indent=2))
         return
     console = stdout()
-    console.print(results_table(job))
+    console.print(results_table(job, VersionNames(client, [mid])))
     for item in job.result["refused"]:
         console.print(Text(f"refused {item['build']}: {item['reason']}", style="yellow"))
     if proposed:
         console.print(
             render.versions(
                 [w.version for _, w in proposed],
-                title=f"proposed (kind accelerated, parent {version}); members vote as usual",
+                title=f"proposed (kind accelerated, parent {render.label(parent)}); "
+                "members vote as usual",
             )
         )
 
@@ -108,6 +125,7 @@ def follow(client: GovLedgerClient, job: BuildJobPublic) -> BuildJobPublic:
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
         console=stderr(),
+        disable=json_requested(),
     )
     with progress:
         task = progress.add_task(job.message, total=1.0)
@@ -123,7 +141,7 @@ def _ms(row: dict[str, Any], batch: str, key: str) -> str:
     return f"{value:.3f}"
 
 
-def results_table(job: BuildJobPublic) -> Table:
+def results_table(job: BuildJobPublic, names: VersionNames) -> Table:
     """The measured table of a finished job, ratios against its baseline."""
     result = job.result or {}
     decided = {c["build"]: "proposable" for c in result.get("candidates", [])}
@@ -153,7 +171,8 @@ def results_table(job: BuildJobPublic) -> Table:
         )  # fmt: skip
     evaluation = result.get("evaluation", {})
     title = (
-        f"build job {job.job_id}: version {job.version_id}, {evaluation.get('rows')} evaluation "
+        f"build job {job.job_id}: {names.version(job.version_id)}, {evaluation.get('rows')} "
+        "evaluation "
         f"rows, baseline {result.get('baseline')}, budget {job.options.get('budget_points')} "
         f"points; report {result.get('report', {}).get('cid')}"
     )
@@ -168,16 +187,18 @@ def results_table(job: BuildJobPublic) -> Table:
 def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id.")]) -> None:
     """Show a build job: state, progress, and its table once done."""
     s = state()
-    job = s.client().get_build(job_id)
+    client = s.client()
+    job = client.get_build(job_id)
 
     def view() -> Table:
+        names = VersionNames(client, [job.model_id])
         if job.state == "succeeded":
-            return results_table(job)
+            return results_table(job, names)
         return fields(
             [
                 ("job", job.job_id),
-                ("model", job.model_id),
-                ("parent version", job.version_id),
+                ("model", names.model(job.model_id)),
+                ("parent version", names.version(job.version_id)),
                 ("state", job.state),
                 ("progress", f"{job.progress:.0%} {job.message}"),
                 ("error", job.error),
@@ -192,7 +213,9 @@ def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")])
     """List a model's build jobs, newest first."""
     s = state()
     client = s.client()
-    jobs = client.list_builds(model_id(client, model))
+    mid = model_id(client, model)
+    jobs = client.list_builds(mid)
+    names = VersionNames(client, [mid])
     emit(
         jobs,
         lambda: table(
@@ -203,7 +226,14 @@ def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")])
             "requester",
             "error",
             rows=[
-                [j.job_id, j.version_id, j.state, f"{j.progress:.0%}", j.requester, j.error]
+                [
+                    j.job_id,
+                    names.version(j.version_id),
+                    j.state,
+                    f"{j.progress:.0%}",
+                    j.requester,
+                    j.error,
+                ]
                 for j in jobs
             ],
         ),
@@ -212,11 +242,17 @@ def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")])
 
 
 @command(builds_app, "recipe")
-def recipe(version: Annotated[int, typer.Argument(min=1, help="A build version's id.")]) -> None:
+def recipe(
+    version: Annotated[
+        str, typer.Argument(help="A build version: MODEL@N, MODEL:ALIAS or its id.")
+    ],
+) -> None:
     """Show how a build version was made and measured: its recipe and report, checked against
     the metadata digest on chain."""
     s = state()
-    docs = signed_in_if_asked(lambda: s.client(session=True).version_build(version))
+    client = s.client(session=True)
+    built = version_of(client, version)
+    docs = signed_in_if_asked(lambda: client.version_build(built.version_id))
     recipe_doc = json.loads(docs.recipe.document)
     report = json.loads(docs.metrics.document)
     row = json.loads(docs.metadata.document).get("summary", {})
@@ -224,7 +260,7 @@ def recipe(version: Annotated[int, typer.Argument(min=1, help="A build version's
         {k: json.loads(getattr(docs, k).document) for k in ("metadata", "recipe", "metrics")},
         lambda: fields(
             [
-                ("version", version),
+                ("version", render.numbered(built.number, built.version_id, built.model_name)),
                 ("build", f"{recipe_doc['build']}: {recipe_doc['summary']}"),
                 ("tool", recipe_doc["tool"]),
                 ("options", json.dumps(recipe_doc["options"], sort_keys=True)),
@@ -251,7 +287,8 @@ def recipe(version: Annotated[int, typer.Argument(min=1, help="A build version's
 
 def predict(
     version: Annotated[
-        str, typer.Argument(help="A version id, or MODEL@ALIAS (e.g. digits-mlp@fast).")
+        str,
+        typer.Argument(help="The version: MODEL:ALIAS (e.g. digits-mlp:fast), MODEL@N or its id."),
     ],
     batch: Annotated[
         Path | None, typer.Argument(help="The batch: a .npy, .safetensors or .json file.")
@@ -265,7 +302,8 @@ def predict(
         raise CliError("give either a batch file or --inputs JSON")
     s = state()
     client = s.client(session=True)
-    version_id = _version_id(client, version)
+    target = version_of(client, version)
+    version_id = target.version_id
     if batch is not None and not batch.is_file():
         raise CliError(f"no batch file at {batch}")
     payload: Any
@@ -284,24 +322,12 @@ def predict(
                 "row",
                 "prediction",
                 rows=[[i, p] for i, p in enumerate(result.predictions)],
-                title=f"version {version_id} (model {result.model_id})",
+                title=render.numbered(target.number, version_id, target.model_name),
             )
         first = result.outputs[0]
         return fields([("output", first.name), ("shape", first.shape), ("data", first.data)])
 
     emit(result, view, as_json=s.json_output)
-
-
-def _version_id(client: GovLedgerClient, text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    model, sep, alias = text.partition("@")
-    if not sep or not model or not alias:
-        raise CliError(f"{text!r} is neither a version id nor MODEL@ALIAS")
-    found = client.get_alias(model_id(client, model), alias).version_id
-    if found is None:
-        raise CliError(f"alias {alias!r} of model {model!r} points at no version")
-    return found
 
 
 @command(evaluation_app, "store")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -163,6 +163,38 @@ def version_of(client: GovLedgerClient, ref: str, *, model: str | None = None) -
     if parsed.version_id is not None:
         return client.get_version(parsed.version_id)
     return client.resolve_version(str(parsed))
+
+
+class VersionNames:
+    """Models' names and versions' ``name@N (id X)`` for what a command shows about the models
+    ``model_ids``: one read of each model's versions, however many rows name it."""
+
+    def __init__(self, client: GovLedgerClient, model_ids: Iterable[int]) -> None:
+        from service.cli.render import numbered
+
+        self.models: dict[int, str] = {}
+        self.versions: dict[int, str] = {}
+        for mid in sorted(set(model_ids)):
+            offset = 0
+            while True:
+                try:
+                    page = client.list_versions(mid, offset=offset, limit=100)
+                except ClientError:  # names are a courtesy: without them, ids
+                    break
+                for v in page.items:
+                    self.models[mid] = v.model_name or str(mid)
+                    self.versions[v.version_id] = numbered(v.number, v.version_id, v.model_name)
+                offset += len(page.items)
+                if not page.items or offset >= page.total:
+                    break
+
+    def model(self, model_id: int) -> str:
+        return self.models.get(model_id, str(model_id))
+
+    def version(self, version_id: int | None) -> str:
+        if version_id is None:
+            return "-"
+        return self.versions.get(version_id, f"id {version_id}")
 
 
 @contextmanager

@@ -65,7 +65,18 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
-    return Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
+    """Notes, warnings and progress for people; quiet with ``--json``, whose stderr carries
+    only an error's JSON (what a note says is in the JSON on stdout, or only for people)."""
+    return Console(
+        stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH, quiet=json_requested()
+    )
+
+
+def json_requested() -> bool:
+    """Whether this command was given ``--json`` (then stderr is for an error's JSON only)."""
+    from service.cli.context import state
+
+    return state().json_output
 
 
 def fail(failure: Failure | str, *, as_json: bool | None = None) -> NoReturn:
@@ -81,7 +92,9 @@ def fail(failure: Failure | str, *, as_json: bool | None = None) -> NoReturn:
         typer.echo(json.dumps(failure.as_json(), indent=2), err=True)
     else:
         # one line, whatever its length: the terminal wraps it, and a pipe gets it whole
-        stderr().print(Text(f"error: {failure.message}", style="red"), soft_wrap=True)
+        Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH).print(
+            Text(f"error: {failure.message}", style="red"), soft_wrap=True
+        )
     raise typer.Exit(int(failure.code))
 
 
@@ -189,7 +202,8 @@ def _cell(value: Any) -> str:
 
 @contextmanager
 def transfer_progress() -> Iterator[ProgressCallback]:
-    """A rich progress bar on stderr, one task per phase (hashing, uploading, downloading)."""
+    """A rich progress bar on stderr, one task per phase (hashing, uploading, downloading);
+    none with ``--json``, whose stderr carries only an error's JSON."""
     progress = Progress(
         TextColumn("{task.description:>11}"),
         BarColumn(),
@@ -198,6 +212,7 @@ def transfer_progress() -> Iterator[ProgressCallback]:
         TimeRemainingColumn(),
         console=stderr(),
         transient=False,
+        disable=json_requested(),
     )
     tasks: dict[str, TaskID] = {}
 

@@ -12,7 +12,7 @@ import typer
 from service.api.round_schemas import AggregationPublic, RoundDetail, RoundPublic
 from service.chain.types import MAX_NORM_BOUND
 from service.cli import render
-from service.cli.context import model_id, state
+from service.cli.context import VersionNames, model_id, state, version_of
 from service.cli.exits import ExitCode
 from service.cli.output import CliError, command, emit, fields, table, transfer_progress
 
@@ -40,24 +40,24 @@ class RoundStateName(StrEnum):
     cancelled = "cancelled"
 
 
-def _round_rows(r: RoundPublic) -> list[tuple[str, Any]]:
+def _round_rows(r: RoundPublic, names: VersionNames) -> list[tuple[str, Any]]:
     return [
         ("round", r.round_id),
-        ("model", r.model_id),
-        ("base version", r.base_version_id),
+        ("model", names.model(r.model_id)),
+        ("base version", names.version(r.base_version_id)),
         ("state", r.state),
         ("rule", r.rule),
         ("updates", f"{r.update_count} (min {r.min_updates}, max {r.max_updates})"),
         ("submission deadline", render.when(r.submission_deadline)),
         ("norm bound", r.max_norm),
-        ("aggregate version", r.aggregate_version_id or "-"),
+        ("aggregate version", names.version(r.aggregate_version_id)),
         ("included / excluded", f"{r.included_count} / {r.excluded_count}")
         if r.state == "finalized"
         else ("included / excluded", "-"),
     ]
 
 
-def _rounds_table(items: list[RoundPublic], title: str) -> Any:
+def _rounds_table(items: list[RoundPublic], names: VersionNames, title: str) -> Any:
     return table(
         "round",
         "model",
@@ -71,21 +71,21 @@ def _rounds_table(items: list[RoundPublic], title: str) -> Any:
         rows=[
             (
                 r.round_id,
-                r.model_id,
-                r.base_version_id,
+                names.model(r.model_id),
+                names.version(r.base_version_id),
                 r.state,
                 r.rule,
                 f"{r.update_count}/{r.max_updates}",
                 render.when(r.submission_deadline),
-                r.aggregate_version_id or "-",
+                names.version(r.aggregate_version_id),
             )
             for r in items
         ],
     )
 
 
-def _detail(d: RoundDetail) -> Any:
-    rows = _round_rows(d.round)
+def _detail(d: RoundDetail, names: VersionNames) -> Any:
+    rows = _round_rows(d.round, names)
     rows.append(("base cid", d.base_cid or "-"))
     for u in d.updates:
         rows.append(
@@ -122,7 +122,14 @@ def _duration(text: str) -> int:
 @command(app, "open")
 def open_round(
     model: Annotated[str, typer.Argument(help="The model's id or name.")],
-    base: Annotated[int, typer.Option("--base", min=1, help="The Approved base version.")],
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            help="The Approved base version: its number in the model (3), MODEL@N, "
+            "MODEL:ALIAS or @N.",
+        ),
+    ],
     rule: Annotated[Rule, typer.Option("--rule")] = Rule.fedavg,
     param: Annotated[
         list[str] | None,
@@ -147,6 +154,7 @@ def open_round(
     s = state()
     client = s.client()
     mid = model_id(client, model)
+    base_version = version_of(client, base, model=model)
     now = client.info().chain_time
     if now is None:
         raise CliError(
@@ -157,7 +165,7 @@ def open_round(
     written = client.open_round(
         s.signer(),
         mid,
-        base_version_id=base,
+        base_version_id=base_version.version_id,
         rule=rule.value,
         params=_parse_params(param or []),
         min_updates=min_updates,
@@ -168,7 +176,10 @@ def open_round(
     emit(
         written,
         lambda: fields(
-            [*_round_rows(written.round), *render.transaction_rows(written.transaction)],
+            [
+                *_round_rows(written.round, VersionNames(client, [written.round.model_id])),
+                *render.transaction_rows(written.transaction),
+            ],
             title=f"round {written.round.round_id} opened",
         ),
         as_json=s.json_output,
@@ -195,15 +206,26 @@ def list_(
         state=state_.value if state_ else None,
     )
     title = f"rounds waiting for {participant}" if participant else f"rounds ({page.total})"
-    emit(page, lambda: _rounds_table(page.items, title), as_json=s.json_output)
+    emit(
+        page,
+        lambda: _rounds_table(
+            page.items, VersionNames(client, [r.model_id for r in page.items]), title
+        ),
+        as_json=s.json_output,
+    )
 
 
 @command(app, "show")
 def show(round_id: RoundArg) -> None:
     """Show a round: its terms, state, base and every recorded update."""
     s = state()
-    detail = s.client().round(round_id)
-    emit(detail, lambda: _detail(detail), as_json=s.json_output)
+    client = s.client()
+    detail = client.round(round_id)
+    emit(
+        detail,
+        lambda: _detail(detail, VersionNames(client, [detail.round.model_id])),
+        as_json=s.json_output,
+    )
 
 
 @command(app, "base")
@@ -263,16 +285,26 @@ def submit(
 def close(round_id: RoundArg) -> None:
     """Close an open round before its deadline (signed; owner or maintainer)."""
     s = state()
-    written = s.client().close_round(s.signer(), round_id)
-    emit(written, lambda: fields(_round_rows(written.round)), as_json=s.json_output)
+    client = s.client()
+    written = client.close_round(s.signer(), round_id)
+    emit(
+        written,
+        lambda: fields(_round_rows(written.round, VersionNames(client, [written.round.model_id]))),
+        as_json=s.json_output,
+    )
 
 
 @command(app, "cancel")
 def cancel(round_id: RoundArg) -> None:
     """Cancel a round that cannot be finalized (signed)."""
     s = state()
-    written = s.client().cancel_round(s.signer(), round_id)
-    emit(written, lambda: fields(_round_rows(written.round)), as_json=s.json_output)
+    client = s.client()
+    written = client.cancel_round(s.signer(), round_id)
+    emit(
+        written,
+        lambda: fields(_round_rows(written.round, VersionNames(client, [written.round.model_id]))),
+        as_json=s.json_output,
+    )
 
 
 def _aggregation(a: AggregationPublic) -> Any:
@@ -300,17 +332,20 @@ def aggregate(round_id: RoundArg) -> None:
 def finalize(round_id: RoundArg) -> None:
     """Record the round's aggregate as an Aggregate version (signed FinalizeRound over it)."""
     s = state()
-    done = s.client().finalize_round(s.signer(), round_id)
+    client = s.client()
+    done = client.finalize_round(s.signer(), round_id)
+
+    def view() -> Any:
+        names = VersionNames(client, [done.round.model_id])
+        return fields(
+            [*_round_rows(done.round, names), *render.transaction_rows(done.transaction)],
+            title=f"round {round_id} finalized: version {names.version(done.version_id)}, "
+            "up for the vote",
+        )
+
     emit(
         done,
-        lambda: fields(
-            [
-                *_round_rows(done.round),
-                ("aggregate version", done.version_id),
-                *render.transaction_rows(done.transaction),
-            ],
-            title=f"round {round_id} finalized: version {done.version_id}, up for the vote",
-        ),
+        view,
         as_json=s.json_output,
     )
 

@@ -21,6 +21,7 @@ _MODEL = r"[a-z0-9._-]{1,64}"
 _REF = re.compile(
     rf"^(?:(?P<id>\d+)|(?P<model>{_MODEL})?(?:@(?P<number>\d+)|:(?P<alias>[a-z0-9._-]{{1,32}})))$"
 )
+_ALIAS = re.compile(r"^[a-z0-9._-]{1,32}$")
 MAX_ID = 2**40
 
 REF_HELP = (
@@ -52,6 +53,12 @@ def parse_version_ref(text: str, *, model: str | None = None) -> VersionRef:
     give instead."""
     match = _REF.match(text.strip())
     if match is None:
+        named, at, alias = text.strip().partition("@")
+        if at and _ALIAS.match(alias):
+            raise InvalidInput(
+                f"{text!r} does not name a version: @ takes a version's number; an alias "
+                f"follows a colon ({named}:{alias})"
+            )
         raise InvalidInput(f"{text!r} does not name a version: {REF_HELP}")
     number, alias, named = match["number"], match["alias"], match["model"]
     if match["id"] is not None:

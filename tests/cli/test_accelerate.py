@@ -37,7 +37,7 @@ def test_accelerate_then_predict(
         client.cast_vote(voter, parent.version.version_id, "for")
 
     result = cli(
-        "--dev-account", "1", "accelerate", name, str(parent.version.version_id),
+        "--dev-account", "1", "accelerate", name, "1",
         "--build", "int8-dynamic", "--budget", "1.5", "--no-compare-torch",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -46,9 +46,13 @@ def test_accelerate_then_predict(
     built = client.list_versions(model_id, kind="accelerated").items
     assert len(built) == 1 and built[0].parent_id == parent.version.version_id
     build_id = built[0].version_id
-    for voter in accounts[2:4]:
-        client.cast_vote(voter, build_id, "for")
-    client.move_alias(owner, model_id, "fast", build_id)
+    assert client.resolve_version(f"{name}@2").version_id == build_id
+    for voter in ("2", "3"):  # as the README's table has it
+        voted = cli("--dev-account", voter, "vote", f"{name}@2", "for")
+        assert voted.exit_code == 0, voted.output
+    aliased = cli("--dev-account", "1", "alias", "set", name, "fast", "2")
+    assert aliased.exit_code == 0, aliased.output
+    assert client.get_alias(model_id, "fast").version_id == build_id
 
     batch = tmp_path / "batch.npy"
     np.save(batch, split.test_x.numpy()[:4])
@@ -56,13 +60,13 @@ def test_accelerate_then_predict(
     assert predicted.exit_code == 0, predicted.output
     expected = json.loads(predicted.stdout)["predictions"]
     assert len(expected) == 4
-    by_alias = cli("predict", f"{name}@fast", "--inputs", json.dumps(split.test_x[:4].tolist()))
+    by_alias = cli("predict", f"{name}:fast", "--inputs", json.dumps(split.test_x[:4].tolist()))
     assert by_alias.exit_code == 0, by_alias.output
     assert [int(line.split()[-1]) for line in _rows(by_alias.stdout)] == expected
 
     shown = cli("builds", "list", name)
     assert shown.exit_code == 0 and "succeeded" in shown.stdout
-    recipe = cli("builds", "recipe", str(build_id))
+    recipe = cli("builds", "recipe", f"{name}@2")
     assert recipe.exit_code == 0, recipe.output
     assert "quantize_dynamic" in recipe.stdout and "metadata digest on chain" in recipe.stdout
     wrong = cli("predict", str(build_id), "--inputs", "[[1, 2, 3]]")

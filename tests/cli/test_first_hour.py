@@ -129,6 +129,68 @@ def test_versions_are_numbered_per_model_and_named_model_at_n_or_model_alias(
     assert other.exit_code == 2 and f"is a version of model '{first}'" in said(other)
 
 
+def test_rounds_and_builds_take_version_names_and_show_them(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    """The same complaint, met again in the commands that came later: `rounds open tiny-clf
+    --base 1` failed with "version 1 belongs to model 1, not model 2", `--base tiny-clf@1` was
+    "not a valid integer", and rounds and builds showed bare ids."""
+    first, name = unique("older"), unique("tiny-clf")
+    ok(cli("--dev-account", "1", "models", "register", first))
+    ok(cli("--dev-account", "1", "versions", "propose", first,
+           str(weights_file(tmp_path / "a.safetensors", fresh_seed()))))  # fmt: skip
+    ok(cli("--dev-account", "1", "models", "register", name))
+    ok(cli("--dev-account", "1", "versions", "propose", name,
+           str(weights_file(tmp_path / "b.safetensors", fresh_seed()))))  # fmt: skip
+    base = client.resolve_version(f"{name}@1")
+    assert base.version_id != 1
+    approve(client, accounts, base.version_id)
+    ok(cli("--dev-account", "1", "rights", "grant", name, accounts[5].address, "submit_updates"))
+    label = f"{name}@1 (id {base.version_id})"
+
+    opened = ok(cli("--dev-account", "1", "rounds", "open", name, "--base", "1",
+                    "--rule", "fedavg", "--min", "1", "--max", "1"))  # fmt: skip
+    assert field(opened, "model") == name and field(opened, "base version") == label
+    round_id = field(opened, "round")
+    for ref in (f"{name}@1", "@1"):  # by reference too
+        parsed = cli("--dev-account", "1", "--json", "rounds", "open", name, "--base", ref,
+                     "--rule", "fedavg", "--min", "1", "--max", "1")  # fmt: skip
+        assert json.loads(ok(parsed))["round"]["base_version_id"] == base.version_id, ref
+    foreign = cli("--dev-account", "1", "rounds", "open", name, "--base", f"{first}@1")
+    assert foreign.exit_code == 2 and f"is a version of model '{first}'" in said(foreign)
+
+    listed = ok(cli("rounds", "list", name))
+    assert label in listed and name in listed
+    update = tmp_path / "update.safetensors"
+    update.write_bytes(safetensors_bytes(seed=fresh_seed()))
+    ok(cli("--dev-account", "5", "rounds", "submit", round_id, str(update), "--samples", "3"))
+    shown = ok(cli("rounds", "show", round_id))
+    assert field(shown, "base version") == label and field(shown, "state") == "closed"
+
+    # a closed round, in words: no state names from the contract, what to do instead
+    late = cli("--dev-account", "5", "rounds", "submit", round_id, str(update), "--samples", "3")
+    assert late.exit_code == 4
+    assert f"round {round_id} takes no more updates: it is closed; submit to a later round" in (
+        said(late)
+    )
+    assert "this needs it Open" not in said(late)
+    early = cli("rounds", "aggregate", round_id)
+    assert early.exit_code == 0, early.output  # closed at its maximum: it aggregates
+    cancelled = ok(cli("--dev-account", "1", "rounds", "open", name, "--base", "1",
+                       "--rule", "fedavg", "--min", "1", "--max", "2"))  # fmt: skip
+    open_id = field(cancelled, "round")
+    too_soon = cli("--dev-account", "1", "rounds", "finalize", open_id)
+    assert too_soon.exit_code == 4
+    assert f"round {open_id} is open; it is aggregated once closed" in said(too_soon)
+
+    # builds and predictions take the same names; an alias after @ is pointed to its colon
+    alias = cli("predict", f"{name}@fast", "--inputs", "[[0]]")
+    assert alias.exit_code == 2
+    assert f"an alias follows a colon ({name}:fast)" in said(alias)
+    not_built = cli("accelerate", name, f"{first}@1", "--dev-account", "1")
+    assert not_built.exit_code == 2 and f"is a version of model '{first}'" in said(not_built)
+
+
 # ---------------------------------------------------------------- 2. exit codes, machine output
 
 
@@ -156,6 +218,15 @@ def test_exit_codes_by_kind_json_errors_and_global_options_after_the_command(
 
     unsigned = cli("--json", "models", "register", unique("x"))
     assert unsigned.exit_code == 5 and json.loads(unsigned.stderr)["error"]["kind"] == "signature"
+
+    # an upload's progress bar is for people: with --json, stderr is the error's JSON alone
+    weights = weights_file(tmp_path / "w.safetensors", fresh_seed())
+    uploaded = cli("--dev-account", "1", "--json", "versions", "propose", name, str(weights))
+    assert uploaded.exit_code == 0 and uploaded.stderr == "", uploaded.stderr
+    assert json.loads(uploaded.stdout)["version"]["number"] == 1
+    again = cli("--dev-account", "1", "--json", "versions", "propose", name, str(weights))
+    assert again.exit_code == 4, again.output
+    assert json.loads(again.stderr)["error"]["message"].startswith("these bytes are")
 
     usage = cli("vote", "1", "maybe", "--json")
     assert usage.exit_code == 2

@@ -65,8 +65,9 @@ def a_full_round(
     for i in PARTICIPANTS:
         client.grant_rights(owner, model_id, accounts[i].address, ["submit_updates"])
 
-    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", str(base_id)]
-    command += ["--rule", "median", "--min", "2", "--max", "3", "--deadline", "1h"]
+    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", "1"]
+    command += ["--rule", "multi-krum", "--param", "f=0", "--param", "m=3"]
+    command += ["--min", "2", "--max", "3", "--deadline", "1h"]
     opened = as_json(cli(*command, "--max-norm", "5"))
     round_id = int(opened["round"]["round_id"])
     for n, i in enumerate(PARTICIPANTS):
@@ -94,6 +95,7 @@ def test_a_round_through_the_cli(
     assert len(shown["updates"]) == 3
 
     aggregated = as_json(cli("--json", "rounds", "aggregate", str(round_id)))
+    assert (aggregated["rule"], aggregated["params"]) == ("multi-krum", {"f": 0, "m": 3})
     assert len(aggregated["included"]) == 3
     finalized = as_json(cli("--dev-account", "1", "--json", "rounds", "finalize", str(round_id)))
     version_id = int(finalized["version_id"])
@@ -147,7 +149,7 @@ def test_a_round_closed_early_then_cancelled(
     for voter in accounts[2:4]:
         client.cast_vote(voter, base_id, "for")
     client.grant_rights(owner, model_id, accounts[5].address, ["submit_updates"])
-    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", str(base_id)]
+    command = ["--dev-account", "1", "--json", "rounds", "open", name, "--base", f"{name}@1"]
     opened = as_json(cli(*command, "--rule", "fedavg", "--min", "2", "--max", "4"))
     round_id = str(opened["round"]["round_id"])
     update = weights_file(tmp_path / "update.safetensors", seed=3, scale=0.1)
