@@ -162,16 +162,19 @@ class ArtifactIndex:
 
     def models_for(self, digest: bytes) -> set[int]:
         self.refresh()
-        return set(self._models.get(bytes(digest), ()))
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._models.get(bytes(digest), ()))
 
     def artifact_digests(self) -> set[bytes]:
         self.refresh()
-        return set(self._artifacts)
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._artifacts)
 
     def referenced_digests(self) -> set[bytes]:
         """Every digest some model or version references or referenced, in any role."""
         self.refresh()
-        return set(self._models)
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._models)
 
 
 @dataclass(frozen=True, kw_only=True)
