@@ -7,7 +7,8 @@
 //
 //   npx hardhat compile   the contracts and mocks under contracts/ (not the forge tests)
 //   npx hardhat test      the forge fuzz and invariant tests in contracts/test/ (`forge test`;
-//                         the Python suite runs with `bash scripts/test.sh`)
+//                         `--grep <regex>` for `--match-test <regex>`; the Python suite runs
+//                         with `bash scripts/test.sh`)
 //
 // Networks: `localhost` is the local anvil that `govledger up` (or `govledger chain up`) starts;
 // `remote` is any EVM JSON-RPC endpoint given by GOVLEDGER_RPC_URL (accounts from
@@ -43,10 +44,13 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args, hre, runSuper) => {
   };
 });
 
+// `npx hardhat test --grep <regex>` runs only the forge tests whose names match
+// (`forge test --match-test <regex>`); Hardhat's other test options do not apply to forge.
 task(TASK_TEST, "Runs the forge fuzz and invariant tests in contracts/test/ (forge test)").setAction(
-  async () => {
+  async ({ grep }) => {
     const forge = path.join(__dirname, "node_modules", ".bin", "forge");
-    const result = spawnSync(forge, ["test"], { cwd: __dirname, stdio: "inherit" });
+    const args = grep ? ["test", "--match-test", grep] : ["test"];
+    const result = spawnSync(forge, args, { cwd: __dirname, stdio: "inherit" });
     if (result.error) {
       throw new Error(`cannot run ${forge} (${result.error.message}); run \`npm ci\` first`);
     }

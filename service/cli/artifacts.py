@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +51,7 @@ def download(
             return client.download_artifact(cid, output, progress=progress)
 
     done = signed_in_if_asked(fetch)
-    warning = unsafe_to_load(done.path)
+    warning = done.warning
     if warning is not None:
         stderr().print(Text(f"warning: {warning}", style="yellow"))
     emit(
@@ -76,27 +75,4 @@ def download(
             ]
         ),
         as_json=s.json_output,
-    )
-
-
-def unsafe_to_load(path: Path) -> str | None:
-    """A warning if the file is a torch.export archive (or any zip, as torch.save writes):
-    loading those unpickles, so may run code; None for anything else (safetensors)."""
-    from service.ml.torch_export_format import UNSAFE_TO_LOAD, is_torch_export_archive
-
-    with path.open("rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            return None
-
-    def chunks() -> Iterator[bytes]:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-
-    if is_torch_export_archive(chunks()):
-        return f"{path.name} is a torch.export archive (.pt2): {UNSAFE_TO_LOAD}"
-    return (
-        f"{path.name} is a zip archive, as torch.save writes: torch.load may unpickle it and "
-        "run code; load it only if you trust the account that proposed it, and prefer "
-        "safetensors"
     )

@@ -64,11 +64,14 @@ class Signer(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Download:
-    """A verified download: where it is, its CID (recomputed locally) and its size."""
+    """A verified download: where it is, its CID (recomputed locally), its size, and a warning
+    when loading the file may run code (a torch.export archive or another zip: see
+    ``service.ml.sniff.unsafe_to_load``), else None."""
 
     path: Path
     cid: str
     size: int
+    warning: str | None = None
 
 
 _lists: dict[type[BaseModel], TypeAdapter[Any]] = {}

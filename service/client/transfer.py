@@ -25,6 +25,7 @@ from service.client.base import (
 )
 from service.client.errors import ClientFailure, InvalidArgument, VerificationFailed
 from service.errors import LedgerError
+from service.ml.sniff import unsafe_to_load
 from service.store.chunker import iter_chunks
 from service.store.cid import CHUNK_SIZE, CID, parse_cid
 from service.store.unixfs import compute_cid
@@ -89,7 +90,9 @@ class TransferCalls(ClientBase):
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        return Download(path=dest, cid=str(actual), size=size)
+        with dest.open("rb") as f:  # the file as written: what whoever loads it will read
+            warning = unsafe_to_load(dest.name, iter(lambda: f.read(1 << 20), b""))
+        return Download(path=dest, cid=str(actual), size=size, warning=warning)
 
     # ------------------------------------------------------------ sign-in
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from web3.exceptions import BlockNotFound
+
 from service.chain.ledger import Ledger
 from service.chain.types import Event, ModelRecord, VersionRecord
 from service.config import Settings
@@ -64,12 +66,20 @@ class ArtifactIndex:
     """Which models reference each digest on chain (a version's artifact or metadata, a model's
     metadata, a round's update or rule parameters, now or in the past), kept up to date from
     events. A cache: the chain is the truth. A round's updates and parameters belong to the
-    round's model: they are read under its rule, and garbage collection keeps them."""
+    round's model: they are read under its rule, and garbage collection keeps them.
+
+    It follows rollbacks. It remembers the block it has read up to and that block's hash, and
+    every refresh checks that the chain still has that block: if the chain is now lower (anvil
+    restarted from an older state dump, ``evm_revert``) or holds another block at that height,
+    everything read is dropped and read again, from the event index if it is consistent with
+    the chain, else from the chain's logs. Without this, references mined again below the old
+    mark would never be read: an open model naming a restricted artifact's digest would open
+    it, and garbage collection would unpin a version's artifact the chain references."""
 
     def __init__(self, ledger: Ledger, index: IndexFile | None = None) -> None:
         self._ledger = ledger
         self._index = index
-        self._next_block = ledger.deployment.deploy_block
+        self._read: tuple[int, bytes] | None = None  # the last block read: number, hash
         self._models: dict[bytes, set[int]] = {}
         self._artifacts: set[bytes] = set()
         self._round_models: dict[int, int] = {}
@@ -77,8 +87,19 @@ class ArtifactIndex:
 
     def refresh(self) -> None:
         with self._lock:
-            latest = self._ledger.block_number()
-            if self._next_block == self._ledger.deployment.deploy_block:
+            # the head's hash is taken before its logs are read: if the chain changes in
+            # between, the next refresh sees another block at this height and reads again
+            head = self._ledger.w3.eth.get_block("latest")
+            latest, latest_hash = int(head["number"]), bytes(head["hash"])
+            if self._read is not None and not self._still_on_chain(latest, latest_hash):
+                log.warning(
+                    "the chain no longer holds block %d the artifact index had read up to "
+                    "(rollback): reading every reference again",
+                    self._read[0],
+                )
+                self._reset()
+            if self._read is None:
+                next_block = self._ledger.deployment.deploy_block
                 # a first read: the event index's logs up to its head, when it may answer,
                 # instead of reading the whole chain's logs from the node
                 v = indexed.view(self._index, self._ledger, latest)
@@ -86,19 +107,39 @@ class ArtifactIndex:
                     logs = v.index.logs_named(frozenset().union(*REFERENCE_EVENTS.values()), v.head)
                     for e in v.events(logs, self._ledger):
                         self._take(e)
-                    self._next_block = v.head + 1
-            if latest < self._next_block:
-                return
-            for contract, names in REFERENCE_EVENTS.items():
-                for e in self._ledger.events(
-                    contract=contract,
-                    event=sorted(names),
-                    from_block=self._next_block,
-                    to_block=latest,
-                    with_timestamps=False,
-                ):
-                    self._take(e)
-            self._next_block = latest + 1
+                    next_block = v.head + 1
+            else:
+                next_block = self._read[0] + 1
+            if latest >= next_block:
+                for contract, names in REFERENCE_EVENTS.items():
+                    for e in self._ledger.events(
+                        contract=contract,
+                        event=sorted(names),
+                        from_block=next_block,
+                        to_block=latest,
+                        with_timestamps=False,
+                    ):
+                        self._take(e)
+            self._read = (latest, latest_hash)
+
+    def _still_on_chain(self, latest: int, latest_hash: bytes) -> bool:
+        """Whether the chain still holds the last block read (then it holds all before it)."""
+        assert self._read is not None
+        number, block_hash = self._read
+        if latest < number:
+            return False
+        if latest == number:
+            return latest_hash == block_hash
+        try:
+            return bytes(self._ledger.w3.eth.get_block(number)["hash"]) == block_hash
+        except BlockNotFound:
+            return False
+
+    def _reset(self) -> None:
+        self._read = None
+        self._models.clear()
+        self._artifacts.clear()
+        self._round_models.clear()
 
     def _take(self, e: Event) -> None:
         if e.name == "VersionProposed":
@@ -121,16 +162,19 @@ class ArtifactIndex:
 
     def models_for(self, digest: bytes) -> set[int]:
         self.refresh()
-        return set(self._models.get(bytes(digest), ()))
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._models.get(bytes(digest), ()))
 
     def artifact_digests(self) -> set[bytes]:
         self.refresh()
-        return set(self._artifacts)
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._artifacts)
 
     def referenced_digests(self) -> set[bytes]:
         """Every digest some model or version references or referenced, in any role."""
         self.refresh()
-        return set(self._models)
+        with self._lock:  # a copy no refresh (or rebuild) is changing
+            return set(self._models)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,8 +4,10 @@ Metadata documents are pinned when stored, uploads when proposed; a document nob
 references on chain (or an upload whose proposal never landed) would stay forever. A collection:
 
 1. reads every digest the chain references, in any role, now or in the past (a version's
-   artifact or metadata, a model's metadata: ``ArtifactIndex.referenced_digests``), and the
-   extra roots to keep from ``keep()`` (the caller's: uploads in flight, pending actions);
+   artifact or metadata, a model's metadata: ``ArtifactIndex.referenced_digests``, which
+   checks first that the chain still holds the block it read up to, and reads every reference
+   again after a rollback), and the extra roots to keep from ``keep()`` (the caller's: uploads
+   in flight, pending actions);
 2. unpins every pinned root that is neither, once its grace period has passed since it was
    pinned (times kept in the bookkeeping database, so both store backends work alike; a pin
    nobody recorded counts from when a collection first sees it). Each unpin is one bookkeeping

@@ -7,14 +7,18 @@ refused on the uploader's machine with a reason, not after its bytes crossed the
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from service.errors import InvalidArtifact
 from service.ml.onnx_format import ONNX
 from service.ml.safetensors_format import SAFETENSORS
-from service.ml.torch_export_format import TORCH_EXPORT, is_torch_export_archive
+from service.ml.torch_export_format import (
+    TORCH_EXPORT,
+    UNSAFE_TO_LOAD,
+    is_torch_export_archive,
+)
 
 Chunk = bytes | bytearray | memoryview
 
@@ -101,4 +105,30 @@ def not_an_artifact(name: str, found: Identified, *, declared: str | None = None
         f"{claim} {found.what}. The ledger accepts safetensors files, torch.export archives "
         "(.pt2) and ONNX models: save the weights with safetensors "
         "(safetensors.torch.save_file) and propose that file"
+    )
+
+
+def unsafe_to_load(name: str, chunks: Iterable[Chunk]) -> str | None:
+    """A warning for whoever downloaded the file ``name`` with these bytes if it is a
+    torch.export archive (or any zip, as torch.save writes): loading those unpickles, so may
+    run code. None for anything else (safetensors, ONNX). The CLI prints it and the Python
+    client returns it with every download."""
+    stream = iter(chunks)
+    first = b""
+    for chunk in stream:
+        first += bytes(chunk)
+        if len(first) >= 4:
+            break
+    if not first.startswith(b"PK\x03\x04"):
+        return None
+
+    def whole() -> Iterator[Chunk]:
+        yield first
+        yield from stream
+
+    if is_torch_export_archive(whole()):
+        return f"{name} is a torch.export archive (.pt2): {UNSAFE_TO_LOAD}"
+    return (
+        f"{name} is a zip archive, as torch.save writes: torch.load may unpickle it and run "
+        "code; load it only if you trust the account that proposed it, and prefer safetensors"
     )

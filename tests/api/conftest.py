@@ -420,6 +420,19 @@ class Api:
     def relayer_tx_count(self) -> int:
         return int(self.rpc("eth_getTransactionCount", RELAYER.address, "latest"), 16)
 
+    def rewind_past_a_read(self) -> None:
+        """Snapshot the chain, mine 30 blocks, have the service read them (a download asks
+        which models reference its CID), then revert to the snapshot: the chain is now below
+        blocks the service has read, as after anvil restarts from an older state dump. Only
+        for a stack of the test's own: the revert undoes whatever else happened meanwhile."""
+        snapshot = self.rpc("evm_snapshot")
+        for _ in range(30):
+            self.rpc("evm_mine")
+        r = self.http.get(f"/v1/artifacts/{cid_of(unique_name('nobody refers to').encode())}")
+        assert_problem(r, 404, "/problems/not-found", "no model or version on chain references")
+        assert self.rpc("evm_revert", snapshot) is True
+        self.wait_ready()
+
     def pins(self) -> set[str]:
         """The roots the stack's embedded store holds pinned (read from its directory)."""
         return {str(c) for c in EmbeddedStore(self.stack.settings.store_dir).pins()}

@@ -280,10 +280,11 @@ def test_killing_the_service_during_uploads_loses_nothing_and_leaves_no_orphan(
 
 def test_a_frozen_chain_is_reported_within_seconds_and_recovers(fault_stack: Stack) -> None:
     """anvil stopped with SIGSTOP answers nothing: /ready and reads answer 503 within the
-    5-second bound of a chain call (a client timeout of 30 s would fail the test otherwise),
-    and all is well after SIGCONT."""
+    5-second bound of a chain call, and all is well after SIGCONT. The client's timeout of
+    15 s bounds the hang (a service waiting on the node unbounded, as before: 152 s, fails the
+    test); it leaves room for a busy machine, and is no figure of how fast the answer is."""
     stack = fault_stack
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with httpx.Client(base_url=stack.url, timeout=15) as http:
         model = http.get("/v1/models", params={"limit": 1})
         assert model.status_code == 200
         info = local_chain(stack.settings).info()

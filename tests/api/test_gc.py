@@ -169,3 +169,25 @@ def test_the_service_collects_periodically(collecting_stack: Stack) -> None:
         assert unreferenced not in api.pins()
         assert referenced["cid"] in api.pins()
         assert api.ok(f"/v1/models/{model_id}/metadata")["somebody"]
+
+
+def test_a_rollback_does_not_make_the_collection_forget_a_version(collecting_stack: Stack) -> None:
+    """A version proposed after a rollback lands at heights the service had already read once:
+    the periodic collection must still see that the chain references its artifact."""
+    with api_on(collecting_stack) as api:
+        api.wait_ready()
+        api.rewind_past_a_read()
+        model_id = api.register(OWNER)["model_id"]
+        data = fresh_artifact()
+        version = api.propose(model_id, data)
+        # stored after the version was pinned: once a collection has removed it, one has run
+        # with the version's pin past its grace period too
+        witness = api.store_metadata({"nobody": unique_name()})["cid"]
+        deadline = time.monotonic() + 60
+        while held(api, witness) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not held(api, witness)
+        assert version["artifact_cid"] in api.pins()
+        r = api.get(f"/v1/versions/{version['version_id']}/artifact")
+        assert r.status_code == 200, r.text
+        assert r.content == data

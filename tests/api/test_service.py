@@ -179,6 +179,14 @@ def _resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def test_both_downloads_warn_in_openapi_that_loading_a_pt2_may_run_code(api: Api) -> None:
+    spec = api.ok("/openapi.json")
+    for path in ("/v1/artifacts/{cid}", "/v1/versions/{version_id}/artifact"):
+        description = spec["paths"][path]["get"]["description"]
+        assert "torch.export archive (.pt2)" in description, path
+        assert "torch.export.load unpickles" in description and "`warning`" in description
+
+
 def test_openapi_documents_every_operation_with_examples(api: Api) -> None:
     spec = api.ok("/openapi.json")
     operations = {

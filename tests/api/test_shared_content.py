@@ -23,6 +23,7 @@ from tests.api.conftest import (
     OWNER,
     READER,
     Api,
+    api_on,
     assert_problem,
     digest_of,
     fresh_artifact,
@@ -205,3 +206,30 @@ def test_nothing_is_said_about_a_restricted_version_before_the_reader_is_allowed
     assert_problem(api.get(path, headers=auth), 403, "/problems/forbidden", MEMBER2.address)
     owner = {"authorization": f"Bearer {api.login(MEMBER3)}"}
     assert_problem(api.get(path, headers=owner), 404, "/problems/not-found", "does not hold")
+
+
+def test_references_written_again_after_a_rollback_still_restrict(private_stack: Stack) -> None:
+    """After a rollback, the restricted model's references land at heights the service had
+    already read once; an open model naming the digest above them must still open nothing."""
+    with api_on(private_stack) as api:
+        api.wait_ready()
+        ledger = connect_ledger(private_stack.settings)
+        mark = api.block_number()
+        api.rewind_past_a_read()
+        model = api.register(OWNER, restricted=True)
+        data = fresh_artifact()
+        version = api.propose(model["model_id"], data)
+        assert api.block_number() < mark + 30  # below what the service had read before
+        for _ in range(40):
+            api.rpc("evm_mine")
+        ledger.register_model(
+            MEMBER2, unique_name("after-rollback"), metadata_digest=version["artifact_digest"],
+            direct=True,
+        )  # fmt: skip
+        secret = {
+            "model_id": model["model_id"],
+            "version_id": version["version_id"],
+            "cid": version["artifact_cid"],
+            "data": data,
+        }
+        assert_still_restricted(api, secret, MEMBER2)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from eth_account.signers.local import LocalAccount
 
 from service.client import (
@@ -141,6 +143,7 @@ def test_version_lifecycle_votes_alias_and_verified_downloads(
     by_cid = client.download_artifact(str(expected_cid), tmp_path)  # a directory: named by CID
     assert by_cid.path == tmp_path / str(expected_cid)
     assert by_cid.path.read_bytes() == weights.read_bytes()
+    assert by_version.warning is None and by_cid.warning is None  # safetensors: no code
 
 
 def test_upload_from_iterator_of_a_multi_chunk_file(
@@ -160,6 +163,25 @@ def test_upload_from_iterator_of_a_multi_chunk_file(
         str(cid), tmp_path / "out", progress=lambda phase, n, total: done.append(n)
     )
     assert out.path.read_bytes() == data and done[-1] == len(data)
+
+
+def test_a_downloaded_torch_export_archive_comes_with_a_warning(
+    client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    """The check the CLI prints: loading a .pt2 unpickles, so the download result says so."""
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(torch.nn.Linear(3, 2), (torch.ones(1, 3),)), buffer)
+    model = client.register_model(accounts[1], unique("pt2")).model
+    written = client.propose_version(
+        accounts[1], model.model_id, buffer.getvalue(), artifact_format="torch-export"
+    )
+    by_version = client.download_version(written.version.version_id, tmp_path / "got.pt2")
+    by_cid = client.download_artifact(written.version.artifact_cid, tmp_path)
+    for done in (by_version, by_cid):
+        assert done.path.read_bytes() == buffer.getvalue()
+        assert done.warning is not None
+        assert done.warning.startswith(f"{done.path.name} is a torch.export archive (.pt2)")
+        assert "torch.export.load unpickles" in done.warning
 
 
 def test_rights_grant_revoke_and_queries(

@@ -37,7 +37,8 @@ from service.ml.formats import (
     validate_artifact,
     with_sorted_metadata,
 )
-from service.ml.torch_export_format import is_torch_export_archive
+from service.ml.sniff import unsafe_to_load
+from service.ml.torch_export_format import UNSAFE_TO_LOAD, is_torch_export_archive
 
 with_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
@@ -308,6 +309,20 @@ def test_a_torch_export_archive_is_told_by_structure_alone(
     assert not is_torch_export_archive([model_safetensors])
     assert not is_torch_export_archive([model_pickle])  # a zip, but torch.save's
     assert not is_torch_export_archive([])
+
+
+def test_the_download_warning_names_what_loading_would_unpickle(
+    model_pt2: bytes, model_safetensors: bytes, model_pickle: bytes
+) -> None:
+    """The one check behind the CLI's and the Python client's download warnings."""
+    pieces = [model_pt2[i : i + 3] for i in range(0, len(model_pt2), 3)]  # 4 bytes span pieces
+    pt2 = unsafe_to_load("m.pt2", pieces)
+    assert pt2 is not None and pt2.startswith("m.pt2 is a torch.export archive (.pt2): ")
+    assert UNSAFE_TO_LOAD in pt2
+    saved = unsafe_to_load("m.pt", [model_pickle])
+    assert saved is not None and saved.startswith("m.pt is a zip archive, as torch.save writes")
+    assert unsafe_to_load("m.safetensors", [model_safetensors]) is None
+    assert unsafe_to_load("empty", []) is None
 
 
 def test_pickles_presented_as_safetensors_are_named_as_such(model_pickle: bytes) -> None:

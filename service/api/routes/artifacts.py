@@ -10,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import AccountDep, ArtifactsDep
 from service.api.problems import PROBLEM_RESPONSES
-from service.api.routes.versions import _stream_response
+from service.api.routes.versions import SERVED_AS_STORED, _stream_response
 
 router = APIRouter(prefix="/v1", tags=["artifacts"], responses=PROBLEM_RESPONSES)
 
 
 @router.get(
     "/artifacts/{cid}",
+    description="Content the ledger records, by CID, verified while streaming (restricted: read "
+    "right).\n\n" + SERVED_AS_STORED,
     response_class=StreamingResponse,
     openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
     responses={

@@ -42,6 +42,7 @@ from service.chain.types import Support, VersionRecord, as_digest
 from service.domain import catalog, prechecks, uploads
 from service.domain.actions import SignedFields, finalize, relay
 from service.domain.artifacts import ArtifactService, OpenedContent
+from service.ml.torch_export_format import UNSAFE_TO_LOAD
 from service.store.cid import CID, parse_cid
 
 router = APIRouter(prefix="/v1", tags=["versions"], responses=PROBLEM_RESPONSES)
@@ -276,8 +277,20 @@ def list_votes(
     return out
 
 
+SERVED_AS_STORED = (
+    "The bytes are served as they were stored, whatever their format. The service never loads "
+    "a torch.export archive (.pt2), but whoever does may run code: "
+    + UNSAFE_TO_LOAD
+    + ". The Python client's download result carries a `warning` (and `govledger artifacts "
+    "download` prints it) when the file is such an archive, or any zip, as torch.save writes."
+)
+"""The part of both downloads' OpenAPI descriptions that warns about .pt2 files."""
+
+
 @router.get(
     "/versions/{version_id}/artifact",
+    description="The version's artifact, verified against its CID while streaming (restricted: "
+    "read right).\n\n" + SERVED_AS_STORED,
     response_class=StreamingResponse,
     openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
     responses={
