@@ -4,6 +4,7 @@ aggregate, and the gate — every refusal changes nothing on chain or in the sto
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from service.chain.accounts import dev_account
 from service.ml.aggregate import params_digest, rule_from, rule_id
 from service.ml.safetensors_format import with_sorted_metadata
 from service.ml.tensors import read_safetensors
+from service.store.embedded import EmbeddedStore
 from tests.api.conftest import (
     OWNER,
     Api,
@@ -223,6 +225,7 @@ def test_a_round_from_opening_to_its_approved_aggregate(api: Api) -> None:
     assert [u["participant"] for u in document["included"]] == [
         u["participant"] for u in aggregation["included"]
     ]
+    assert "evaluation" not in document  # the model registers no evaluation set
     stored = api.get(f"/v1/versions/{done['version_id']}/artifact")
     assert stored.status_code == 200
     got = read_safetensors(stored.content)
@@ -260,6 +263,78 @@ def test_multi_krum_excludes_a_scaled_update_and_the_chain_says_so(api: Api) -> 
     assert len(excluded_logs) == 1
     assert excluded_logs[0]["topics"][2][-40:].lower() == PARTICIPANTS[4].address[2:].lower()
     assert int(excluded_logs[0]["data"], 16) == 1  # NOT_SELECTED
+
+
+def evaluated_scene(api: Api, base: bytes) -> Scene:
+    """A model whose metadata document registers the digits test split as its evaluation set,
+    with ``base`` approved and PARTICIPANTS holding SubmitUpdates."""
+    from tests.api.test_builds import evaluation_bytes, evaluation_request
+
+    stored = evaluation_request(api, evaluation_bytes())
+    assert stored.status_code == 201, stored.text
+    doc = api.store_metadata({"task": "digits", "evaluation": {"cid": stored.json()["cid"]}})
+    model_id = int(api.register(OWNER, metadata_digest=doc["digest"])["model_id"])
+    version = api.approved_version(model_id, base)
+    for p in PARTICIPANTS[:2]:
+        r = api.change_rights("grant", model_id, p.address, ["submit_updates"])
+        assert r.status_code == 200, r.text
+    return Scene(model_id=model_id, base_version=version, base_bytes=base)
+
+
+def aggregated_document(api: Api, s: Scene, updates: list[bytes]) -> dict[str, Any]:
+    round_ = open_round(api, s, min_updates=2, max_updates=2, max_norm=1000.0)
+    for p, data in zip(PARTICIPANTS, updates, strict=False):
+        r = submit(api, round_, p, data, samples=300)
+        assert r.status_code == 201, r.text
+    agg = api.post(f"/v1/rounds/{round_['round_id']}/aggregate")
+    assert agg.status_code == 200, agg.text
+    # nothing on chain names them before FinalizeRound: read from the store's directory
+    store = EmbeddedStore(api.stack.settings.store_dir)
+    document: dict[str, Any] = json.loads(store.get_bytes(agg.json()["metadata_cid"]))
+    document["aggregate_bytes"] = store.get_bytes(agg.json()["aggregate_cid"])
+    return document
+
+
+def test_the_aggregate_is_measured_on_the_models_evaluation_set(api: Api) -> None:
+    """The aggregate's metadata document holds its held-out accuracy and its base's, measured on
+    the evaluation set the model registers: what the test split gives when measured here."""
+    import torch
+
+    from service.ml import federated
+    from service.ml.digits import DigitsMLP, save_safetensors
+
+    torch.manual_seed(7)
+    base_model = DigitsMLP()
+    base_bytes = save_safetensors(base_model)
+    base = read_safetensors(base_bytes)
+    updates = [
+        federated.local_update(
+            base, federated.sample_shard(300, seed=i), epochs=3, learning_rate=0.1, seed=i
+        )
+        for i in (1, 2)
+    ]
+    s = evaluated_scene(api, base_bytes)
+    document = aggregated_document(api, s, [file_of(u) for u in updates])
+
+    evaluation = document["evaluation"]
+    registered = EmbeddedStore(api.stack.settings.store_dir).get_bytes(evaluation["cid"])
+    rows = len(read_safetensors(registered)["labels"])
+    assert (evaluation["metric"], evaluation["rows"]) == ("accuracy", rows)
+    assert evaluation["base_accuracy"] == pytest.approx(federated.accuracy(base), abs=1 / rows)
+    aggregate = read_safetensors(document["aggregate_bytes"])
+    assert evaluation["aggregate_accuracy"] == pytest.approx(
+        federated.accuracy(aggregate), abs=1 / rows
+    )
+    assert evaluation["aggregate_accuracy"] > evaluation["base_accuracy"] + 0.2
+
+
+def test_an_evaluation_set_the_weights_cannot_be_run_on_is_reported_not_fatal(api: Api) -> None:
+    """Weights of no known architecture aggregate as before; the document says why they were
+    not measured."""
+    s = evaluated_scene(api, file_of(tensors(1.0)))
+    document = aggregated_document(api, s, [file_of(tensors()), file_of(tensors())])
+    assert "base_accuracy" not in document["evaluation"]
+    assert "architecture" in document["evaluation"]["unmeasured"]
 
 
 # ---------------------------------------------------------------- the gate
