@@ -33,14 +33,16 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
 from service.chain.actions import SignedAction
+from service.chain.history import address_topic, uint_topic
 from service.chain.ledger import ActionReceipt
-from service.chain.merkle import inclusion_leaf, inclusion_root
+from service.chain.merkle import inclusion_leaf, inclusion_proof, inclusion_root
 from service.chain.types import NORM_SCALE, Rights, RoundRecord, RoundState, UpdateRecord
+from service.chain.types import ExclusionReason as ChainExclusionReason
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.artifacts import ArtifactService
 from service.domain.evaluation import registered_set
@@ -93,6 +95,25 @@ class RoundDetailView:
     round: RoundRecord
     base_cid: str | None
     updates: list[tuple[UpdateRecord, str]]
+
+
+UpdateOutcome = Literal["not_submitted", "pending", "included", "excluded"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateStatus:
+    """One participant's update to a round as the chain records it: whether it is recorded
+    (and by which transaction), and once the round is finalized, whether the aggregate includes
+    it (with the proof of its leaf under the round's inclusion root) or excludes it (and why)."""
+
+    round: RoundRecord
+    participant: str
+    update: UpdateRecord | None
+    cid: str | None
+    transaction_hash: str | None
+    outcome: UpdateOutcome
+    reason: ChainExclusionReason | None
+    proof: list[bytes] | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +223,47 @@ class RoundService:
                 continue
             found.append(r)
         return found
+
+    def update_status(self, round_id: int, participant: str) -> UpdateStatus:
+        """``participant``'s update to the round (see ``UpdateStatus``), read from the chain's
+        views and events alone: the proof is computed here, but the leaves are the chain's
+        records, so a participant checks it against the on-chain root without trusting this."""
+        ledger = self.backends.ledger
+        round_ = ledger.round(round_id)
+        participant = to_checksum_address(participant)
+        update = ledger.update_of(round_id, participant)
+        if update is None:
+            return UpdateStatus(
+                round=round_, participant=participant, update=None, cid=None,
+                transaction_hash=None, outcome="not_submitted", reason=None, proof=None,
+            )  # fmt: skip
+        submitted = ledger.history.events(
+            contract="FederatedRounds",
+            event="UpdateSubmitted",
+            topics=[uint_topic(round_id), address_topic(participant)],
+            with_timestamps=False,
+        )
+        tx_hash = next((e.transaction_hash for e in submitted), None)
+        cid = next(str(c) for u, c in self.detail(round_id).updates if u.participant == participant)
+        outcome: UpdateOutcome = "pending"
+        reason: ChainExclusionReason | None = None
+        proof: list[bytes] | None = None
+        if round_.aggregate_version_id is not None:
+            reason = ledger.exclusions(round_id).get(participant)
+            if reason is not None:
+                outcome = "excluded"
+            else:
+                outcome = "included"
+                included = ledger.included_updates(round_id)
+                leaves = [
+                    inclusion_leaf(u.participant, u.update_digest, u.sample_count) for u in included
+                ]
+                index = [u.participant for u in included].index(participant)
+                proof = inclusion_proof(leaves, index)
+        return UpdateStatus(
+            round=round_, participant=participant, update=update, cid=cid,
+            transaction_hash=tx_hash, outcome=outcome, reason=reason, proof=proof,
+        )  # fmt: skip
 
     def detail(self, round_id: int) -> RoundDetailView:
         ledger = self.backends.ledger
