@@ -208,6 +208,11 @@ class AggregationPublic(BaseModel):
     finalize_args: dict[str, Any] = Field(
         description="the FinalizeRound arguments a maintainer signs (bytes as 0x-hex)"
     )
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="the held-out accuracy of the base and the aggregate on the evaluation set "
+        "the model registers, as the metadata document holds it; null if it registers none",
+    )
 
 
 class RoundFinalized(BaseModel):

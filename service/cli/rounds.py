@@ -422,6 +422,17 @@ def _aggregation(a: AggregationPublic) -> Any:
     ]
     rows += [("included", f"{u.participant} ({u.sample_count} samples)") for u in a.included]
     rows += [("excluded", f"{e.participant}: {e.reason} ({e.detail})") for e in a.excluded]
+    held_out = a.evaluation or {}
+    if "aggregate_accuracy" in held_out:
+        rows.append(
+            (
+                "held-out accuracy",
+                f"{held_out['aggregate_accuracy']:.3f} (base {held_out['base_accuracy']:.3f}, "
+                f"{held_out['rows']} rows of {held_out['cid']})",
+            )
+        )
+    elif "unmeasured" in held_out:
+        rows.append(("held-out accuracy", f"not measured: {held_out['unmeasured']}"))
     return fields(rows, title=f"aggregate of round {a.round_id}")
 
 

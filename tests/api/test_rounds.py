@@ -230,6 +230,7 @@ def test_a_round_from_opening_to_its_approved_aggregate(api: Api) -> None:
         u["participant"] for u in aggregation["included"]
     ]
     assert "evaluation" not in document  # the model registers no evaluation set
+    assert aggregation["evaluation"] is None
     stored = api.get(f"/v1/versions/{done['version_id']}/artifact")
     assert stored.status_code == 200
     got = read_safetensors(stored.content)
@@ -296,6 +297,7 @@ def aggregated_document(api: Api, s: Scene, updates: list[bytes]) -> dict[str, A
     store = EmbeddedStore(api.stack.settings.store_dir)
     document: dict[str, Any] = json.loads(store.get_bytes(agg.json()["metadata_cid"]))
     document["aggregate_bytes"] = store.get_bytes(agg.json()["aggregate_cid"])
+    assert agg.json()["evaluation"] == document.get("evaluation")  # the API says the same
     return document
 
 

@@ -276,6 +276,7 @@ def aggregation_public(a: Aggregation) -> AggregationPublic:
             for e in a.excluded
         ],
         finalize_args={k: ("0x" + v.hex()) if isinstance(v, bytes) else v for k, v in args.items()},
+        evaluation=a.evaluation,
     )
 
 
