@@ -135,6 +135,31 @@ class UpdatePublic(BaseModel):
         )
 
 
+ExclusionName = Literal["not_selected", "unavailable", "invalid"]
+
+
+class UpdateStatusPublic(BaseModel):
+    """A participant's update to a round: recorded or not, and once the round is finalized,
+    included (with the Merkle proof of its leaf under ``round.inclusion_root``) or excluded."""
+
+    round: RoundPublic
+    participant: str
+    update: UpdatePublic | None = Field(description="null: the participant submitted none")
+    transaction_hash: str | None = Field(description="the transaction that recorded the update")
+    outcome: Literal["not_submitted", "pending", "included", "excluded"] = Field(
+        description="pending until the round is finalized"
+    )
+    reason: ExclusionName | None = None
+    code: int | None = Field(default=None, description="the exclusion reason's code on chain")
+    leaf: str | None = Field(
+        default=None, description="keccak256(abi.encode(participant, updateDigest, sampleCount))"
+    )
+    proof: list[str] | None = Field(
+        default=None,
+        description="the leaf's siblings from the bottom up (OpenZeppelin MerkleProof.verify)",
+    )
+
+
 class RoundDetail(BaseModel):
     round: RoundPublic
     base_cid: str | None
@@ -182,6 +207,11 @@ class AggregationPublic(BaseModel):
     excluded: list[ExclusionPublic]
     finalize_args: dict[str, Any] = Field(
         description="the FinalizeRound arguments a maintainer signs (bytes as 0x-hex)"
+    )
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="the held-out accuracy of the base and the aggregate on the evaluation set "
+        "the model registers, as the metadata document holds it; null if it registers none",
     )
 
 

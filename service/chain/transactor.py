@@ -39,6 +39,7 @@ from web3.types import RPCEndpoint, TxParams, TxReceipt
 from service.chain.abi import checksummed
 from service.chain.reverts import ContractRevert, RevertDecoder
 from service.errors import ChainError, ChainUnavailable, Conflict, DeploymentError
+from service.failpoints import reach
 
 _FEE_TTL_S = 2.0
 _GAS_HEADROOM = 1.15  # estimates miss refunds-then-charges in a few paths; 15% is ample here
@@ -236,12 +237,14 @@ class Transactor:
                 raise self._translate(exc) from exc
             if on_signed is not None:
                 on_signed(tx_hash, nonce)
+            reach("transaction-journaled")
             try:
                 self._rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
             except Exception as exc:
                 # the transaction may or may not have reached the node: keep the local count
                 # (the next send compares it with the chain's, which tells)
                 raise self._translate(exc) from exc
+            reach("transaction-sent")
             self._nonce = nonce + 1
         try:
             receipt = self._wait_for_receipt(tx_hash)

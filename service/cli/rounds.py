@@ -17,8 +17,8 @@ from service.cli.exits import ExitCode
 from service.cli.output import CliError, command, emit, fields, table, transfer_progress
 
 app = typer.Typer(
-    help="Federated rounds: open, list, fetch the base, submit updates, aggregate, finalize, "
-    "verify.",
+    help="Federated rounds: open, list, fetch the base, compute and submit updates, see your "
+    "update's status, aggregate, finalize, verify.",
     no_args_is_help=True,
 )
 
@@ -281,6 +281,143 @@ def submit(
     )
 
 
+@command(app, "update")
+def update(
+    base: Annotated[Path, typer.Argument(help="The round's base (govledger rounds base).")],
+    trained: Annotated[
+        Path,
+        typer.Argument(help="Your trained weights: safetensors, or a torch.save state dict."),
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The update file (.safetensors) to write.")
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="The entry of a torch checkpoint holding the weights (e.g. model_state_dict).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output.")] = False,
+) -> None:
+    """Compute your update, trained minus base, as canonical safetensors (locally; refuses
+    weights whose tensor names, shapes or dtypes differ from the base's)."""
+    from service.errors import LedgerError
+    from service.ml.sniff import identify
+    from service.ml.updates import compute_update
+    from service.store.chunker import iter_chunks
+    from service.store.unixfs import compute_cid
+
+    s = state()
+    for path in (base, trained):
+        if not path.is_file():
+            raise CliError(f"no file at {path}", code=ExitCode.NOT_FOUND)
+    if output.exists() and not force:
+        raise CliError(f"{output} exists; give another --output or --force to replace it")
+    with trained.open("rb") as f:
+        found = identify(f.read(64))
+    try:
+        if found.format == "safetensors":
+            from service.ml.tensors import read_safetensors
+
+            weights = read_safetensors(trained.read_bytes())
+        else:
+            weights = _checkpoint_arrays(trained, key)
+        data = compute_update(base.read_bytes(), weights)
+    except LedgerError as exc:
+        raise CliError(f"no update written: {exc}") from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    cid, size = compute_cid(iter_chunks(data))
+    report = {"output": str(output), "cid": str(cid), "bytes": size, "tensors": len(weights)}
+    emit(
+        report,
+        lambda: fields(
+            [
+                ("written", str(output)),
+                ("cid", str(cid)),
+                ("tensors", len(weights)),
+                ("bytes", size),
+                ("next", f"govledger rounds submit ROUND {output} --samples N"),
+            ]
+        ),
+        as_json=s.json_output,
+    )
+
+
+def _checkpoint_arrays(path: Path, key: str | None) -> dict[str, Any]:
+    """A torch checkpoint's tensors as numpy arrays, loaded as ``govledger convert`` loads it
+    (``torch.load(weights_only=True)`` only)."""
+    import ml_dtypes
+    import torch
+
+    from service.cli.convert import _load, _pick, _tensors
+
+    loaded = _load(path)
+    if key is not None:
+        loaded = _pick(loaded, key, path.name)
+    arrays: dict[str, Any] = {}
+    for name, tensor in _tensors(loaded, path.name).items():
+        t = tensor.detach().cpu().contiguous()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bits, as ml_dtypes'
+            arrays[name] = t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        else:
+            arrays[name] = t.numpy()
+    return arrays
+
+
+@command(app, "status")
+def status(
+    round_id: RoundArg,
+    participant: Annotated[
+        str | None,
+        typer.Option(
+            "--participant", help="Whose update (an address); default: the signing account's."
+        ),
+    ] = None,
+) -> None:
+    """Your update to a round: recorded (by which transaction), and once the round is
+    finalized, included (its inclusion proof verified here against the round's root) or
+    excluded with the chain's reason."""
+    s = state()
+    who = participant or s.signer().address
+    check = s.client().update_status(round_id, who)
+    st = check.status
+    rows: list[tuple[str, Any]] = [
+        ("round", round_id),
+        ("participant", st.participant),
+        ("round state", st.round.state),
+        ("recorded", "yes" if st.update is not None else "no"),
+    ]
+    if st.update is not None:
+        rows += [
+            ("update cid", st.update.update_cid),
+            ("samples", st.update.sample_count),
+            ("transaction", st.transaction_hash or "-"),
+        ]
+    outcome = st.outcome.replace("_", " ")
+    if st.outcome == "excluded":
+        outcome = f"excluded: {st.reason} (code {st.code})"
+    elif st.outcome == "pending":
+        outcome = "pending (the round is not finalized)"
+    rows.append(("outcome", outcome))
+    if st.outcome == "included":
+        rows += [
+            ("inclusion root", st.round.inclusion_root),
+            ("proof", f"verified here ({len(st.proof or [])} siblings)"),
+        ]
+    emit(
+        {**st.model_dump(), "proof_verified": check.proof_verified},
+        lambda: fields(rows, title=f"update to round {round_id}"),
+        as_json=s.json_output,
+    )
+
+
 @command(app, "close")
 def close(round_id: RoundArg) -> None:
     """Close an open round before its deadline (signed; owner or maintainer)."""
@@ -317,6 +454,17 @@ def _aggregation(a: AggregationPublic) -> Any:
     ]
     rows += [("included", f"{u.participant} ({u.sample_count} samples)") for u in a.included]
     rows += [("excluded", f"{e.participant}: {e.reason} ({e.detail})") for e in a.excluded]
+    held_out = a.evaluation or {}
+    if "aggregate_accuracy" in held_out:
+        rows.append(
+            (
+                "held-out accuracy",
+                f"{held_out['aggregate_accuracy']:.3f} (base {held_out['base_accuracy']:.3f}, "
+                f"{held_out['rows']} rows of {held_out['cid']})",
+            )
+        )
+    elif "unmeasured" in held_out:
+        rows.append(("held-out accuracy", f"not measured: {held_out['unmeasured']}"))
     return fields(rows, title=f"aggregate of round {a.round_id}")
 
 

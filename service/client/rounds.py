@@ -25,8 +25,10 @@ from service.api.round_schemas import (
     RoundFinalized,
     RoundList,
     RoundWritten,
+    UpdateStatusPublic,
     UpdateWritten,
 )
+from service.chain.merkle import inclusion_leaf, verify_proof
 from service.chain.types import NORM_SCALE
 from service.client.base import (
     ArtifactSource,
@@ -64,6 +66,16 @@ class RoundCheck:
     matches: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class UpdateCheck:
+    """A participant's update as the service reports it, its inclusion proof checked here:
+    ``proof_verified`` is True once the leaf recomputed from the recorded update and the proof
+    lead to the round's inclusion root, None when there is nothing to prove (not included)."""
+
+    status: UpdateStatusPublic
+    proof_verified: bool | None
+
+
 class RoundCalls(ResourceCalls):
     # ------------------------------------------------------------ reads
 
@@ -85,6 +97,34 @@ class RoundCalls(ResourceCalls):
 
     def round(self, round_id: int) -> RoundDetail:
         return _load(RoundDetail, self._get(f"/v1/rounds/{round_id}"))
+
+    def update_status(self, round_id: int, participant: str) -> UpdateCheck:
+        """``participant``'s update to the round: recorded (and by which transaction),
+        pending, included or excluded with the chain's reason. An included update's proof is
+        verified here: the leaf is recomputed from the participant, digest and samples the
+        chain records, and the proof must lead from it to the round's inclusion root;
+        VerificationFailed if it does not."""
+        path = f"/v1/rounds/{round_id}/updates/{participant}"
+        status = _load(UpdateStatusPublic, self._get(path))
+        if status.outcome != "included":
+            return UpdateCheck(status=status, proof_verified=None)
+        update, root = status.update, status.round.inclusion_root
+        if update is None or root is None or status.proof is None:
+            raise VerificationFailed(
+                f"the service says {participant}'s update to round {round_id} is included but "
+                "gives no update, inclusion root or proof to check it by"
+            )
+        leaf = inclusion_leaf(
+            update.participant, bytes.fromhex(update.update_digest[2:]), update.sample_count
+        )
+        proof = [bytes.fromhex(p[2:]) for p in status.proof]
+        if not verify_proof(proof, bytes.fromhex(root[2:]), leaf):
+            raise VerificationFailed(
+                f"the inclusion proof of {participant}'s update to round {round_id} does not "
+                f"lead to the round's inclusion root {root}: the service's answer cannot be "
+                "trusted; read the root from the chain (FederatedRounds.round(id).inclusionRoot)"
+            )
+        return UpdateCheck(status=status, proof_verified=True)
 
     def fetch_base(
         self,
@@ -285,4 +325,4 @@ def _aggregate_cid(base_bytes: bytes, delta: Mapping[str, np.ndarray]) -> CID:
     return cid
 
 
-__all__ = ["ExclusionReason", "RoundCalls", "RoundCheck"]
+__all__ = ["ExclusionReason", "RoundCalls", "RoundCheck", "UpdateCheck"]

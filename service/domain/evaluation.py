@@ -124,39 +124,48 @@ class EvaluationSets:
         doc: dict[str, Any] = {}
         if any(model.metadata_digest):
             doc, _ = self.artifacts.model_metadata(model, account)
-        entry = doc.get("evaluation")
-        if not isinstance(entry, dict) or not isinstance(entry.get("cid"), str):
-            raise Conflict(
-                f"model {model.model_id} registers no evaluation set in its metadata document; add "
-                '"evaluation": {"cid": "<CID of a safetensors file of inputs and labels>"} to '
-                "it (store the file with POST /v1/evaluation-sets, then set the model's "
-                "metadata) so that builds can be measured"
-            )
-        try:
-            cid = parse_cid(entry["cid"])
-        except LedgerError as exc:
-            raise Conflict(f"model {model.model_id}'s evaluation CID is invalid: {exc}") from exc
-        store = self.artifacts.backends.store
-        if not store.has(cid):
-            raise NotFound(
-                f"the store does not hold model {model.model_id}'s evaluation set {cid}; store it "
-                "again with POST /v1/evaluation-sets"
-            )
-        if store.file_size(cid) > self.max_bytes:
-            raise Conflict(f"the evaluation set {cid} is larger than {self.max_bytes} bytes")
-        data = store.get_bytes(cid)
-        try:
-            check_evaluation_bytes(data)
-        except InvalidInput as exc:
-            raise Conflict(
-                f"model {model.model_id}'s evaluation set {cid} is unusable: {exc}"
-            ) from None
-        from safetensors.numpy import load
+        return registered_set(self.artifacts, model, doc)
 
-        tensors = load(data)
-        metric = entry.get("metric", "accuracy")
-        if metric != "accuracy":
-            raise Conflict(f"evaluation metric {metric!r} is not supported; builds use accuracy")
-        return EvaluationSet(
-            cid=cid, inputs=tensors["inputs"], labels=tensors["labels"], metric="accuracy"
+
+def registered_set(
+    artifacts: ArtifactService, model: ModelRecord, doc: dict[str, Any]
+) -> EvaluationSet:
+    """The evaluation set ``doc`` (the model's metadata document, already read) registers, read
+    from the store and checked; Conflict or NotFound says why there is none to use."""
+    max_bytes = artifacts.settings.max_evaluation_bytes
+    entry = doc.get("evaluation")
+    if not isinstance(entry, dict) or not isinstance(entry.get("cid"), str):
+        raise Conflict(
+            f"model {model.model_id} registers no evaluation set in its metadata document; add "
+            '"evaluation": {"cid": "<CID of a safetensors file of inputs and labels>"} to '
+            "it (store the file with POST /v1/evaluation-sets, then set the model's "
+            "metadata) so that builds can be measured"
         )
+    try:
+        cid = parse_cid(entry["cid"])
+    except LedgerError as exc:
+        raise Conflict(f"model {model.model_id}'s evaluation CID is invalid: {exc}") from exc
+    store = artifacts.backends.store
+    if not store.has(cid):
+        raise NotFound(
+            f"the store does not hold model {model.model_id}'s evaluation set {cid}; store it "
+            "again with POST /v1/evaluation-sets"
+        )
+    if store.file_size(cid) > max_bytes:
+        raise Conflict(f"the evaluation set {cid} is larger than {max_bytes} bytes")
+    data = store.get_bytes(cid)
+    try:
+        check_evaluation_bytes(data)
+    except InvalidInput as exc:
+        raise Conflict(
+            f"model {model.model_id}'s evaluation set {cid} is unusable: {exc}"
+        ) from None
+    from safetensors.numpy import load
+
+    tensors = load(data)
+    metric = entry.get("metric", "accuracy")
+    if metric != "accuracy":
+        raise Conflict(f"evaluation metric {metric!r} is not supported; builds use accuracy")
+    return EvaluationSet(
+        cid=cid, inputs=tensors["inputs"], labels=tensors["labels"], metric="accuracy"
+    )

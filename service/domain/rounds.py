@@ -18,8 +18,12 @@ again); the round's rule (named on chain, its parameters a document whose digest
 records) runs over them (service/ml/aggregate/, bit-exact); the aggregate weights (base +
 aggregated delta, canonical safetensors with the base's metadata) and a metadata document
 (rule, parameters, base, every included update, every exclusion and why, the inclusion root)
-are stored and pinned. The result is what a maintainer signs in ``FinalizeRound``; nothing here
-needs anyone's key, and the same inputs give the same bytes, hence the same CIDs, anywhere.
+are stored and pinned. If the model's metadata document registers an evaluation set
+(service/domain/evaluation.py, the one its builds are measured on), the document also holds the
+held-out accuracy of the aggregate and of the base on it (``evaluation``), so the members who
+vote on the aggregate see whether the round improved the model without running it themselves.
+The result is what a maintainer signs in ``FinalizeRound``; nothing here needs anyone's key, and
+the same inputs give the same bytes, hence the same CIDs, anywhere.
 """
 
 from __future__ import annotations
@@ -29,16 +33,20 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
 from service.chain.actions import SignedAction
+from service.chain.history import address_topic, uint_topic
 from service.chain.ledger import ActionReceipt
-from service.chain.merkle import inclusion_leaf, inclusion_root
+from service.chain.merkle import inclusion_leaf, inclusion_proof, inclusion_root
 from service.chain.types import NORM_SCALE, Rights, RoundRecord, RoundState, UpdateRecord
+from service.chain.types import ExclusionReason as ChainExclusionReason
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.artifacts import ArtifactService
+from service.domain.evaluation import registered_set
+from service.domain.metadata import metadata_document
 from service.domain.uploads import relay_with_upload
 from service.errors import (
     Conflict,
@@ -46,6 +54,7 @@ from service.errors import (
     IntegrityError,
     InvalidArtifact,
     InvalidInput,
+    LedgerError,
     NotFound,
 )
 from service.ml.aggregate import (
@@ -88,6 +97,25 @@ class RoundDetailView:
     updates: list[tuple[UpdateRecord, str]]
 
 
+UpdateOutcome = Literal["not_submitted", "pending", "included", "excluded"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateStatus:
+    """One participant's update to a round as the chain records it: whether it is recorded
+    (and by which transaction), and once the round is finalized, whether the aggregate includes
+    it (with the proof of its leaf under the round's inclusion root) or excludes it (and why)."""
+
+    round: RoundRecord
+    participant: str
+    update: UpdateRecord | None
+    cid: str | None
+    transaction_hash: str | None
+    outcome: UpdateOutcome
+    reason: ChainExclusionReason | None
+    proof: list[bytes] | None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SubmittedUpdate:
     round_id: int
@@ -120,6 +148,7 @@ class Aggregation:
     excluded: tuple[Exclusion, ...]
     inclusion_root: bytes
     norms: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None  # held-out accuracy (see the module docstring)
 
     @property
     def finalize_args(self) -> dict[str, Any]:
@@ -194,6 +223,47 @@ class RoundService:
                 continue
             found.append(r)
         return found
+
+    def update_status(self, round_id: int, participant: str) -> UpdateStatus:
+        """``participant``'s update to the round (see ``UpdateStatus``), read from the chain's
+        views and events alone: the proof is computed here, but the leaves are the chain's
+        records, so a participant checks it against the on-chain root without trusting this."""
+        ledger = self.backends.ledger
+        round_ = ledger.round(round_id)
+        participant = to_checksum_address(participant)
+        update = ledger.update_of(round_id, participant)
+        if update is None:
+            return UpdateStatus(
+                round=round_, participant=participant, update=None, cid=None,
+                transaction_hash=None, outcome="not_submitted", reason=None, proof=None,
+            )  # fmt: skip
+        submitted = ledger.history.events(
+            contract="FederatedRounds",
+            event="UpdateSubmitted",
+            topics=[uint_topic(round_id), address_topic(participant)],
+            with_timestamps=False,
+        )
+        tx_hash = next((e.transaction_hash for e in submitted), None)
+        cid = next(str(c) for u, c in self.detail(round_id).updates if u.participant == participant)
+        outcome: UpdateOutcome = "pending"
+        reason: ChainExclusionReason | None = None
+        proof: list[bytes] | None = None
+        if round_.aggregate_version_id is not None:
+            reason = ledger.exclusions(round_id).get(participant)
+            if reason is not None:
+                outcome = "excluded"
+            else:
+                outcome = "included"
+                included = ledger.included_updates(round_id)
+                leaves = [
+                    inclusion_leaf(u.participant, u.update_digest, u.sample_count) for u in included
+                ]
+                index = [u.participant for u in included].index(participant)
+                proof = inclusion_proof(leaves, index)
+        return UpdateStatus(
+            round=round_, participant=participant, update=update, cid=cid,
+            transaction_hash=tx_hash, outcome=outcome, reason=reason, proof=proof,
+        )  # fmt: skip
 
     def detail(self, round_id: int) -> RoundDetailView:
         ledger = self.backends.ledger
@@ -420,7 +490,8 @@ class RoundService:
             [inclusion_leaf(u.participant, u.digest, u.sample_count) for u in included]
         )
         put = store.put(aggregate_bytes, pin=True)
-        document = {
+        evaluation = self._held_out(round_, base_bytes, aggregate_bytes)
+        document: dict[str, Any] = {
             "kind": "federated-aggregate",
             "round": round_.round_id,
             "model": round_.model_id,
@@ -451,6 +522,8 @@ class RoundService:
             ],
             "inclusion_root": "0x" + root.hex(),
         }
+        if evaluation is not None:
+            document["evaluation"] = evaluation
         metadata = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         meta = store.put(metadata, pin=True)
         return Aggregation(
@@ -464,7 +537,47 @@ class RoundService:
             excluded=excluded,
             inclusion_root=root,
             norms=norms,
+            evaluation=evaluation,
         )
+
+    def _held_out(
+        self, round_: RoundRecord, base_bytes: bytes, aggregate_bytes: bytes
+    ) -> dict[str, Any] | None:
+        """The aggregate and its base measured on the evaluation set the model's metadata
+        document registers; None if it registers none. A registered set that cannot be used
+        (not in the store, malformed) or weights of no known architecture do not stop the
+        aggregation: the entry says why nothing was measured. The document is read without a
+        session, as the updates are: aggregation is the service's own work, and the document
+        holds only the set's CID and the two accuracies."""
+        model = self.backends.ledger.model(round_.model_id)
+        if not any(model.metadata_digest):
+            return None
+        cid = cid_from_digest(bytes(model.metadata_digest), file_size=0)
+        try:
+            doc = metadata_document(model.model_id, cid, self.backends.store.get_bytes(cid))
+        except LedgerError as exc:
+            log.warning("round %d: model metadata unreadable (%s)", round_.round_id, exc)
+            return None
+        entry = doc.get("evaluation")
+        if entry is None:
+            return None
+        named = entry.get("cid") if isinstance(entry, dict) else None
+        from service.ml.accelerate.architectures import correct_predictions  # torch: when needed
+
+        try:
+            evaluation = registered_set(self.artifacts, model, doc)
+            rows = len(evaluation.labels)
+            base = correct_predictions(base_bytes, evaluation.inputs, evaluation.labels)
+            aggregate = correct_predictions(aggregate_bytes, evaluation.inputs, evaluation.labels)
+        except LedgerError as exc:
+            return {"cid": named, "metric": "accuracy", "unmeasured": str(exc)}
+        return {
+            "cid": str(evaluation.cid),
+            "metric": "accuracy",
+            "rows": rows,
+            "base_accuracy": base / rows,
+            "aggregate_accuracy": aggregate / rows,
+        }
 
     def _update_cid(self, digest: bytes, summary: SafetensorsSummary) -> CID:
         """The CID an update's digest stands for: the stored one if the store holds it, else

@@ -35,6 +35,7 @@ from service.chain.types import Rights, VersionKind, VersionRecord
 from service.domain.actions import SignedFieldsLike, signed_action
 from service.domain.artifacts import ArtifactService
 from service.errors import InvalidInput, LedgerError, PayloadTooLarge
+from service.failpoints import reach
 from service.journal.relayer import Relayer
 from service.journal.store import Status
 from service.ml.formats import artifact_validator
@@ -148,7 +149,9 @@ def relay_with_upload(
         upload = _Upload(artifacts, entry_id, cid)
         try:
             size = upload.store(make_validator(), chunks, limit)
+            reach("upload-journaled")
             receipt = relayer.send_stored(signed, entry_id)
+            reach("upload-mined")
         except BaseException as exc:
             upload.settle_failure(exc)
             raise
@@ -224,6 +227,7 @@ class _Upload:
                 "and the actor signed; nothing was recorded and the bytes are not kept: compute "
                 "the CID of the file you upload (ipfs add --cid-version=1 -n) and sign its digest"
             )
+        reach("upload-stored")
         self.journal.transition(self.entry_id, Status.STORED)
         return put.size
 

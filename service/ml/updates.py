@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +36,12 @@ from service.ml.safetensors_format import (
     SafetensorsSummary,
     SafetensorsValidator,
     TensorInfo,
+)
+from service.ml.tensors import (
+    FLOAT_DTYPES,
+    canonical_safetensors,
+    float_dtype_code,
+    read_safetensors,
 )
 
 #: The dtypes an update's tensors may have (safetensors codes) and how many bytes an element is.
@@ -265,3 +272,56 @@ def _decode(dtype: str, raw: memoryview) -> np.ndarray:
         high = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
         return high.view(np.float32)
     return np.frombuffer(raw, dtype={"F64": "<f8", "F32": "<f4", "F16": "<f2"}[dtype])
+
+
+# ---------------------------------------------------------------- computing an update
+
+
+def compute_update(base: bytes, trained: Mapping[str, np.ndarray]) -> bytes:
+    """The update a participant submits: ``trained`` (the weights after local training, as
+    arrays) minus ``base`` (the round's base, safetensors bytes), tensor by tensor, as
+    canonical safetensors (``__metadata__`` ``{"kind": "delta"}``), so the same weights give the
+    same bytes, hence the same CID, on every machine.
+
+    Each difference is taken in float64 and rounded once into the base's dtype, the way the
+    aggregate is added back. Refused with InvalidInput, before anything is computed, unless
+    ``trained`` has exactly the base's tensor names, shapes and dtypes and only finite values:
+    the gate would refuse such an update after its upload, and a mismatch usually means the
+    wrong checkpoint or the wrong base."""
+
+    base_tensors = read_safetensors(base)
+    problems = []
+    for name in sorted(base_tensors.keys() | trained.keys()):
+        if name not in trained:
+            problems.append(f"{name!r} is in the base but not in the trained weights")
+            continue
+        if name not in base_tensors:
+            problems.append(f"{name!r} is in the trained weights but not in the base")
+            continue
+        want, got = base_tensors[name], np.asarray(trained[name])
+        want_code, got_code = float_dtype_code(want.dtype), float_dtype_code(got.dtype)
+        if want_code is None or want_code not in UPDATE_DTYPES:
+            problems.append(f"the base's {name!r} is {want.dtype}, not floating point")
+        elif got_code != want_code:
+            problems.append(f"{name!r} is {got_code or got.dtype} here but {want_code} in the base")
+        if got.shape != want.shape:
+            problems.append(
+                f"{name!r} has shape {list(got.shape)} here, {list(want.shape)} in the base"
+            )
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InvalidInput(
+            "the trained weights do not match the base: "
+            + "; ".join(problems[:5])
+            + more
+            + ". Train from the round's base (govledger rounds base ROUND) and keep its "
+            "tensors' names, shapes and dtypes"
+        )
+    delta: dict[str, np.ndarray] = {}
+    for name, want in base_tensors.items():
+        got = np.asarray(trained[name])
+        if not np.isfinite(got.astype(np.float64)).all():
+            raise InvalidInput(f"the trained weights' {name!r} holds values that are not finite")
+        dtype = FLOAT_DTYPES[str(float_dtype_code(want.dtype))]
+        delta[name] = (got.astype(np.float64) - want.astype(np.float64)).astype(dtype)
+    return canonical_safetensors(delta, {"kind": "delta"})

@@ -420,6 +420,7 @@ def test_killing_the_service_during_update_submissions_records_each_once(
             f"refused: {tally.refused[:3]}; orphan pins: {sorted(orphans)}"
         )
         assert missing == []
+        assert tally.pending == set()  # every participant got a final answer within the grace
         assert len(recorded) == len(set(recorded)) == detail["round"]["update_count"]
         assert tally.refused == []
         assert orphans == set()

@@ -4,9 +4,11 @@ aggregate, and the gate — every refusal changes nothing on chain or in the sto
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -19,6 +21,7 @@ from service.chain.accounts import dev_account
 from service.ml.aggregate import params_digest, rule_from, rule_id
 from service.ml.safetensors_format import with_sorted_metadata
 from service.ml.tensors import read_safetensors
+from service.store.embedded import EmbeddedStore
 from tests.api.conftest import (
     OWNER,
     Api,
@@ -28,6 +31,7 @@ from tests.api.conftest import (
     digest_of,
     tampered,
 )
+from tests.api.test_versions import _raw_post, _store_bytes
 
 PARTICIPANTS = [dev_account(i) for i in (5, 6, 7, 8, 9)]
 SHAPES = {"weight": (16, 8), "bias": (8,)}
@@ -154,11 +158,13 @@ def round_action(
 
 
 def observe(api: Api, round_id: int) -> dict[str, Any]:
-    """What a refused submission must leave as it was."""
+    """What a refused submission must leave as it was: the round, the pins, the relayer's
+    transactions and the bytes the store holds on disk."""
     return {
         "round": api.ok(f"/v1/rounds/{round_id}"),
         "pins": api.pins(),
         "relayed": api.relayer_tx_count(),
+        "store_bytes": _store_bytes(api),
     }
 
 
@@ -223,6 +229,8 @@ def test_a_round_from_opening_to_its_approved_aggregate(api: Api) -> None:
     assert [u["participant"] for u in document["included"]] == [
         u["participant"] for u in aggregation["included"]
     ]
+    assert "evaluation" not in document  # the model registers no evaluation set
+    assert aggregation["evaluation"] is None
     stored = api.get(f"/v1/versions/{done['version_id']}/artifact")
     assert stored.status_code == 200
     got = read_safetensors(stored.content)
@@ -260,6 +268,79 @@ def test_multi_krum_excludes_a_scaled_update_and_the_chain_says_so(api: Api) -> 
     assert len(excluded_logs) == 1
     assert excluded_logs[0]["topics"][2][-40:].lower() == PARTICIPANTS[4].address[2:].lower()
     assert int(excluded_logs[0]["data"], 16) == 1  # NOT_SELECTED
+
+
+def evaluated_scene(api: Api, base: bytes) -> Scene:
+    """A model whose metadata document registers the digits test split as its evaluation set,
+    with ``base`` approved and PARTICIPANTS holding SubmitUpdates."""
+    from tests.api.test_builds import evaluation_bytes, evaluation_request
+
+    stored = evaluation_request(api, evaluation_bytes())
+    assert stored.status_code == 201, stored.text
+    doc = api.store_metadata({"task": "digits", "evaluation": {"cid": stored.json()["cid"]}})
+    model_id = int(api.register(OWNER, metadata_digest=doc["digest"])["model_id"])
+    version = api.approved_version(model_id, base)
+    for p in PARTICIPANTS[:2]:
+        r = api.change_rights("grant", model_id, p.address, ["submit_updates"])
+        assert r.status_code == 200, r.text
+    return Scene(model_id=model_id, base_version=version, base_bytes=base)
+
+
+def aggregated_document(api: Api, s: Scene, updates: list[bytes]) -> dict[str, Any]:
+    round_ = open_round(api, s, min_updates=2, max_updates=2, max_norm=1000.0)
+    for p, data in zip(PARTICIPANTS, updates, strict=False):
+        r = submit(api, round_, p, data, samples=300)
+        assert r.status_code == 201, r.text
+    agg = api.post(f"/v1/rounds/{round_['round_id']}/aggregate")
+    assert agg.status_code == 200, agg.text
+    # nothing on chain names them before FinalizeRound: read from the store's directory
+    store = EmbeddedStore(api.stack.settings.store_dir)
+    document: dict[str, Any] = json.loads(store.get_bytes(agg.json()["metadata_cid"]))
+    document["aggregate_bytes"] = store.get_bytes(agg.json()["aggregate_cid"])
+    assert agg.json()["evaluation"] == document.get("evaluation")  # the API says the same
+    return document
+
+
+def test_the_aggregate_is_measured_on_the_models_evaluation_set(api: Api) -> None:
+    """The aggregate's metadata document holds its held-out accuracy and its base's, measured on
+    the evaluation set the model registers: what the test split gives when measured here."""
+    import torch
+
+    from service.ml import federated
+    from service.ml.digits import DigitsMLP, save_safetensors
+
+    torch.manual_seed(7)
+    base_model = DigitsMLP()
+    base_bytes = save_safetensors(base_model)
+    base = read_safetensors(base_bytes)
+    updates = [
+        federated.local_update(
+            base, federated.sample_shard(300, seed=i), epochs=3, learning_rate=0.1, seed=i
+        )
+        for i in (1, 2)
+    ]
+    s = evaluated_scene(api, base_bytes)
+    document = aggregated_document(api, s, [file_of(u) for u in updates])
+
+    evaluation = document["evaluation"]
+    registered = EmbeddedStore(api.stack.settings.store_dir).get_bytes(evaluation["cid"])
+    rows = len(read_safetensors(registered)["labels"])
+    assert (evaluation["metric"], evaluation["rows"]) == ("accuracy", rows)
+    assert evaluation["base_accuracy"] == pytest.approx(federated.accuracy(base), abs=1 / rows)
+    aggregate = read_safetensors(document["aggregate_bytes"])
+    assert evaluation["aggregate_accuracy"] == pytest.approx(
+        federated.accuracy(aggregate), abs=1 / rows
+    )
+    assert evaluation["aggregate_accuracy"] > evaluation["base_accuracy"] + 0.2
+
+
+def test_an_evaluation_set_the_weights_cannot_be_run_on_is_reported_not_fatal(api: Api) -> None:
+    """Weights of no known architecture aggregate as before; the document says why they were
+    not measured."""
+    s = evaluated_scene(api, file_of(tensors(1.0)))
+    document = aggregated_document(api, s, [file_of(tensors()), file_of(tensors())])
+    assert "base_accuracy" not in document["evaluation"]
+    assert "architecture" in document["evaluation"]["unmeasured"]
 
 
 # ---------------------------------------------------------------- the gate
@@ -405,12 +486,33 @@ def test_updates_that_do_not_fit_the_base_are_refused_and_not_kept(
 def test_an_update_over_the_size_bound_is_refused_before_its_body(
     api: Api, open_scene: tuple[Scene, dict[str, Any]]
 ) -> None:
+    """An update's exact data size is the base's, so a longer announced body is refused by the
+    pre-check: with the whole body, and over a raw socket announcing 5 MB and sending 64 KiB
+    of it (the answer comes without the rest; nothing reaches the store's disk)."""
     _, round_ = open_scene
     data = file_of(tensors()) + b"\0" * 200_000
     before = observe(api, round_["round_id"])
     r = submit(api, round_, PARTICIPANTS[0], data)
-    assert r.status_code in (413, 422), r.text
+    assert_problem(
+        r, 422, "/problems/invalid-artifact", f"{len(data)} bytes is more than it can be"
+    )
     refused(api, round_, r, before)
+
+    sig = api.signed(
+        "SubmitUpdate",
+        PARTICIPANTS[0],
+        {"roundId": round_["round_id"], "baseDigest": round_["base_digest"],
+         "updateDigest": digest_of(data), "sampleCount": 10},
+    )  # fmt: skip
+    query = urlencode({"update_cid": str(cid_of(data)), "sample_count": 10, **sig})
+    status, answer = _raw_post(
+        api, f"/v1/rounds/{round_['round_id']}/updates?{query}", 5_000_000, b"\0" * 65_536
+    )
+    assert status == 422, answer
+    assert b"5000000 bytes is more than it can be" in answer
+    assert observe(api, round_["round_id"]) == before
+    # the refusal used nothing up: the participant's right update goes through
+    assert submit(api, round_, PARTICIPANTS[0], file_of(tensors())).status_code == 201
 
 
 def test_an_update_past_the_deadline_is_refused(api: Api) -> None:

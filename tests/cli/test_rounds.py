@@ -20,8 +20,11 @@ from typer.testing import Result
 
 from service.chain.ledger import Ledger
 from service.chain.setup import connect_ledger
+from service.chain.types import ExclusionReason
 from service.client import GovLedgerClient
+from service.client.errors import VerificationFailed
 from service.ml.safetensors_format import with_sorted_metadata
+from tests.api.conftest import cid_of
 from tests.cli.conftest import Cli, unique
 from tests.stack import Stack
 
@@ -47,6 +50,18 @@ def as_json(result: Result) -> dict[str, Any]:
     assert result.exit_code == 0, result.output
     out: dict[str, Any] = json.loads(result.stdout)
     return out
+
+
+class ClaimsMoreSamples(httpx.HTTPTransport):
+    """The real service's answers, with an update status's sample count raised by one."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if "/updates/" not in request.url.path:
+            return response
+        body = json.loads(response.read())
+        body["update"]["sample_count"] += 1
+        return httpx.Response(response.status_code, json=body)
 
 
 def a_full_round(
@@ -77,10 +92,25 @@ def a_full_round(
         got = cli("--dev-account", str(i), "rounds", "base", str(round_id), "-o", str(fetched))
         assert got.exit_code == 0, got.output
         assert load_numpy(fetched.read_bytes()).keys() == {"weight", "bias"}
-        update = weights_file(tmp_path / f"update-{i}.safetensors", seed=10 + n, scale=0.1)
+        # the participant trains (here: the base plus a small step) and computes its update
+        trained = tmp_path / f"trained-{i}.safetensors"
+        drawn = load_numpy(weights_file(trained, seed=10 + n).read_bytes())
+        step = {k: v * 0.1 for k, v in drawn.items()}
+        base_arrays = load_numpy(fetched.read_bytes())
+        trained.write_bytes(save_numpy({k: base_arrays[k] + step[k] for k in step}))
+        update = tmp_path / f"update-{i}.safetensors"
+        computed = as_json(cli("--json", "rounds", "update", str(fetched), str(trained),
+                               "-o", str(update)))  # fmt: skip
+        got_update = load_numpy(update.read_bytes())
+        for k in step:
+            assert np.allclose(got_update[k], step[k], atol=1e-6)
+        assert computed["cid"] == str(cid_of(update.read_bytes()))
         sent = cli("--dev-account", str(i), "rounds", "submit", str(round_id), str(update),
                    "--samples", str(20 + n))  # fmt: skip
         assert sent.exit_code == 0, sent.output
+        status = as_json(cli("--dev-account", str(i), "--json", "rounds", "status", str(round_id)))
+        assert (status["outcome"], status["update"]["update_cid"]) == ("pending", computed["cid"])
+        assert status["transaction_hash"].startswith("0x") and status["proof"] is None
         mine = as_json(cli("--dev-account", str(i), "--json", "rounds", "list", "--mine"))
         assert round_id not in [r["round_id"] for r in mine["items"]]
     return name, base_id, round_id
@@ -105,6 +135,16 @@ def test_a_round_through_the_cli(
     verified = cli("rounds", "verify", str(round_id))
     assert verified.exit_code == 0, verified.output
     assert "the same bytes" in verified.stdout
+    # each participant sees its update included, the proof checked against the round's root
+    for i in PARTICIPANTS:
+        status = as_json(cli("--dev-account", str(i), "--json", "rounds", "status", str(round_id)))
+        assert (status["outcome"], status["proof_verified"]) == ("included", True)
+        assert status["round"]["inclusion_root"] == finalized["round"]["inclusion_root"]
+    shown_status = cli("rounds", "status", str(round_id), "--participant", accounts[5].address)
+    assert shown_status.exit_code == 0, shown_status.output
+    assert "verified here" in shown_status.stdout
+    nobody = as_json(cli("--dev-account", "2", "--json", "rounds", "status", str(round_id)))
+    assert (nobody["outcome"], nobody["update"]) == ("not_submitted", None)
     listed = as_json(cli("--json", "rounds", "list", name, "--state", "finalized"))
     assert [r["round_id"] for r in listed["items"]] == [round_id]
 
@@ -115,12 +155,28 @@ def test_a_hand_made_aggregate_fails_verification(
     accounts: list[LocalAccount],
     tmp_path: Path,
     ledger: Ledger,
+    stack: Stack,
 ) -> None:
     _, _, round_id = a_full_round(cli, client, accounts, tmp_path)
-    included = [accounts[i].address for i in PARTICIPANTS]
+    included = [accounts[i].address for i in PARTICIPANTS[:2]]
+    left_out = accounts[PARTICIPANTS[2]].address
+    # the owner's plain contract call, naming bytes no rule produced
     ledger.finalize_round(
-        accounts[1], round_id, included=included, aggregate_digest=b"\x42" * 32, direct=True
-    )  # the owner's plain contract call, naming bytes no rule produced
+        accounts[1], round_id, included=included, excluded={left_out: ExclusionReason.INVALID},
+        aggregate_digest=b"\x42" * 32, direct=True,
+    )  # fmt: skip
+
+    # the participants see what the chain says, whatever the bytes: excluded with the reason
+    excluded = as_json(cli("--json", "rounds", "status", str(round_id), "--participant", left_out))
+    assert (excluded["outcome"], excluded["reason"], excluded["code"]) == ("excluded", "invalid", 3)
+    assert excluded["proof"] is None and excluded["proof_verified"] is None
+    for address in included:
+        status = as_json(cli("--json", "rounds", "status", str(round_id), "--participant", address))
+        assert (status["outcome"], status["proof_verified"]) == ("included", True)
+    # a service (or a proxy) that claims another sample count: the proof no longer holds
+    lying = GovLedgerClient(base_url=stack.url, transport=ClaimsMoreSamples())
+    with lying, pytest.raises(VerificationFailed, match="does not lead to the round's inclusion"):
+        lying.update_status(round_id, included[0])
 
     verified = cli("--json", "rounds", "verify", str(round_id))
     assert verified.exit_code == 7, verified.output
@@ -165,3 +221,52 @@ def test_a_round_closed_early_then_cancelled(
     cancelled = as_json(cli("--dev-account", "1", "--json", "rounds", "cancel", round_id))
     assert cancelled["round"]["state"] == "cancelled"
     assert as_json(cli("--json", "rounds", "show", round_id))["round"]["state"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("change", "mention"),
+    [
+        ({"weights": np.zeros((8, 4), np.float32)}, "'weights' is in the trained weights"),
+        ({"weight": np.zeros((4, 8), np.float32)}, "shape [4, 8] here, [8, 4] in the base"),
+        ({"weight": np.zeros((8, 4), np.float64)}, "'weight' is F64 here but F32 in the base"),
+        ({"weight": np.full((8, 4), np.nan, np.float32)}, "not finite"),
+    ],
+    ids=["names", "shape", "dtype", "nan"],
+)
+def test_an_update_is_not_computed_from_weights_that_do_not_fit_the_base(
+    cli: Cli, tmp_path: Path, change: dict[str, Any], mention: str
+) -> None:
+    base = weights_file(tmp_path / "base.safetensors", seed=1)
+    arrays = {k: np.array(v) for k, v in load_numpy(base.read_bytes()).items()}
+    if "weights" in change:
+        del arrays["weight"]
+    arrays.update(change)
+    trained = tmp_path / "trained.safetensors"
+    trained.write_bytes(save_numpy(arrays))
+    output = tmp_path / "update.safetensors"
+    done = cli("--json", "rounds", "update", str(base), str(trained), "-o", str(output))
+    assert done.exit_code == 2, done.output
+    message = json.loads(done.stderr)["error"]["message"]
+    assert mention in message and "no update written" in message, message
+    assert not output.exists()
+
+
+def test_an_update_is_computed_from_a_torch_checkpoint(cli: Cli, tmp_path: Path) -> None:
+    """A state dict saved with torch.save, loaded with weights_only=True: the same update as
+    from the safetensors of the same weights."""
+    import torch
+
+    base = weights_file(tmp_path / "base.safetensors", seed=1)
+    arrays = load_numpy(base.read_bytes())
+    trained = {k: torch.from_numpy(v + 0.5) for k, v in arrays.items()}
+    torch.save({"model_state_dict": trained, "epoch": 3}, tmp_path / "trained.pt")
+    output = tmp_path / "update.safetensors"
+    done = cli("--json", "rounds", "update", str(base), str(tmp_path / "trained.pt"),
+               "-o", str(output), "--key", "model_state_dict")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    update = load_numpy(output.read_bytes())
+    assert update.keys() == arrays.keys()
+    for k in arrays:
+        assert np.allclose(update[k], 0.5, atol=1e-6)
+    again = cli("rounds", "update", str(base), str(tmp_path / "trained.pt"), "-o", str(output))
+    assert again.exit_code == 2 and "exists" in again.output  # no silent overwrite

@@ -15,8 +15,8 @@ import pytest
 
 from service.errors import InvalidArtifact, InvalidInput
 from service.ml.safetensors_format import SafetensorsSummary, SafetensorsValidator
-from service.ml.tensors import canonical_safetensors
-from service.ml.updates import UpdateSummary, UpdateValidator, expected_size
+from service.ml.tensors import canonical_safetensors, read_safetensors
+from service.ml.updates import UpdateSummary, UpdateValidator, compute_update, expected_size
 
 # The base: b (F32 [3]), w (F32 [2, 3]), e (BF16 [2]), h (F16 [1]), laid out in this order.
 BASE_LAYOUT = [("b", "F32", [3]), ("w", "F32", [2, 3]), ("e", "BF16", [2]), ("h", "F16", [1])]
@@ -308,3 +308,58 @@ def test_memory_does_not_grow_with_the_update() -> None:
         tracemalloc.stop()
     assert summary.norm == math.sqrt(8 * 2**20)
     assert peak < 4 * 2**20, peak
+
+
+# ---------------------------------------------------------------- computing an update
+
+
+def test_an_update_computed_from_trained_weights_passes_the_gate_and_adds_back() -> None:
+    """compute_update over every float dtype: the result is what UpdateValidator admits for
+    that base, base + update gives the trained weights back (each difference rounded once
+    into the base's dtype), and the same weights give the same bytes whatever their order."""
+    rng = np.random.default_rng(3)
+    base_arrays = {
+        "w": rng.standard_normal((2, 3)).astype(np.float32),
+        "e": rng.standard_normal(2).astype(ml_dtypes.bfloat16),
+        "h": rng.standard_normal(1).astype(np.float16),
+        "d": rng.standard_normal(4).astype(np.float64),
+    }
+    base = canonical_safetensors(base_arrays)
+    trained = {k: (v.astype(np.float64) + 0.25).astype(v.dtype) for k, v in base_arrays.items()}
+    data = compute_update(base, trained)
+    assert compute_update(base, dict(reversed(list(trained.items())))) == data
+
+    validator = UpdateValidator(summary_of(base), norm_bound=10.0)
+    validator.feed(data)
+    validator.finish()
+    update = read_safetensors(data)
+    for name, array in base_arrays.items():
+        assert update[name].dtype == array.dtype
+        back = array.astype(np.float64) + update[name].astype(np.float64)
+        assert np.allclose(back, trained[name].astype(np.float64), atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("trained", "mention"),
+    [
+        ({"w": np.zeros((2, 3), np.float32)}, "'b' is in the base but not in the trained"),
+        ({"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32),
+          "x": np.zeros(1, np.float32)}, "'x' is in the trained weights but not in the base"),
+        ({"w": np.zeros((3, 2), np.float32), "b": np.zeros(3, np.float32)},
+         "'w' has shape [3, 2] here, [2, 3] in the base"),
+        ({"w": np.zeros((2, 3), np.float16), "b": np.zeros(3, np.float32)},
+         "'w' is F16 here but F32 in the base"),
+        ({"w": np.zeros((2, 3), np.int32), "b": np.zeros(3, np.float32)},
+         "'w' is int32 here but F32 in the base"),
+        ({"w": np.full((2, 3), np.inf, np.float32), "b": np.zeros(3, np.float32)},
+         "'w' holds values that are not finite"),
+    ],
+    ids=["missing", "extra", "shape", "dtype", "integer", "inf"],
+)  # fmt: skip
+def test_an_update_is_not_computed_from_weights_that_do_not_fit(
+    trained: dict[str, Any], mention: str
+) -> None:
+    base = canonical_safetensors({"w": np.ones((2, 3), np.float32), "b": np.ones(3, np.float32)})
+    with pytest.raises(InvalidInput) as refused:
+        compute_update(base, trained)
+    assert mention in str(refused.value)

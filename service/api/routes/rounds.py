@@ -4,7 +4,7 @@ finalize."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated
+from typing import Annotated, cast
 
 import anyio
 import anyio.from_thread
@@ -15,6 +15,7 @@ from service.api.problems import PROBLEM_RESPONSES
 from service.api.round_schemas import (
     ROUND_STATE_BY_NAME,
     AggregationPublic,
+    ExclusionName,
     ExclusionPublic,
     IncludedPublic,
     RoundAction,
@@ -26,10 +27,12 @@ from service.api.round_schemas import (
     RoundStateName,
     RoundWritten,
     UpdatePublic,
+    UpdateStatusPublic,
     UpdateWritten,
 )
 from service.api.routes.models import ModelId
 from service.api.schemas import UINT256_MAX, Address, SignatureHex, TransactionPublic, hex32
+from service.chain.merkle import inclusion_leaf
 from service.domain.actions import SignedFields
 from service.domain.rounds import Aggregation, RoundService, RoundTerms
 from service.store.cid import parse_cid
@@ -101,6 +104,34 @@ def get_round(round_id: RoundId, rounds: RoundsDep) -> RoundDetail:
         round=RoundPublic.of(view.round),
         base_cid=view.base_cid,
         updates=[UpdatePublic.of(u, cid) for u, cid in view.updates],
+    )
+
+
+@router.get("/rounds/{round_id}/updates/{participant}", response_model=UpdateStatusPublic)
+def get_update_status(
+    round_id: RoundId, participant: Annotated[Address, Path()], rounds: RoundsDep
+) -> UpdateStatusPublic:
+    """A participant's update to a round: whether it is recorded (and by which transaction),
+    and once the round is finalized, included with the Merkle proof of its leaf under the
+    round's inclusion root, or excluded with the chain's reason. The proof's leaves are the
+    chain's records: check it against the root on chain (``govledger rounds status`` does)."""
+    status = rounds.update_status(round_id, participant)
+    update = status.update
+    leaf = (
+        inclusion_leaf(update.participant, update.update_digest, update.sample_count)
+        if update is not None
+        else None
+    )
+    return UpdateStatusPublic(
+        round=RoundPublic.of(status.round),
+        participant=status.participant,
+        update=UpdatePublic.of(update, status.cid or "") if update is not None else None,
+        transaction_hash=status.transaction_hash,
+        outcome=status.outcome,
+        reason=cast(ExclusionName | None, status.reason and status.reason.name.lower()),
+        code=int(status.reason) if status.reason is not None else None,
+        leaf=hex32(leaf) if leaf is not None and status.outcome == "included" else None,
+        proof=[hex32(p) for p in status.proof] if status.proof is not None else None,
     )
 
 
@@ -245,6 +276,7 @@ def aggregation_public(a: Aggregation) -> AggregationPublic:
             for e in a.excluded
         ],
         finalize_args={k: ("0x" + v.hex()) if isinstance(v, bytes) else v for k, v in args.items()},
+        evaluation=a.evaluation,
     )
 
 
