@@ -166,9 +166,10 @@ def results_table(job: BuildJobPublic) -> Table:
 
 @command(builds_app, "show")
 def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id.")]) -> None:
-    """Show a build job: state, progress, and its table once done."""
+    """Show a build job: state, progress, and its table once done (a restricted model's needs
+    a session with the read right, as for downloads)."""
     s = state()
-    job = s.client().get_build(job_id)
+    job = signed_in_if_asked(lambda: s.client(session=True).get_build(job_id))
 
     def view() -> Table:
         if job.state == "succeeded":
@@ -189,10 +190,11 @@ def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id."
 
 @command(builds_app, "list")
 def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")]) -> None:
-    """List a model's build jobs, newest first."""
+    """List a model's build jobs, newest first (a restricted model's: as for ``show``)."""
     s = state()
-    client = s.client()
-    jobs = client.list_builds(model_id(client, model))
+    client = s.client(session=True)
+    mid = model_id(client, model)
+    jobs = signed_in_if_asked(lambda: s.client(session=True).list_builds(mid))
     emit(
         jobs,
         lambda: table(

@@ -25,6 +25,7 @@ from tests.api.conftest import (
     MEMBER2,
     OUTSIDER,
     OWNER,
+    READER,
     Api,
     assert_problem,
     cid_of,
@@ -95,9 +96,13 @@ def start(api: Api, model_id: int, version_id: int, token: str | None, **body: A
     )
 
 
-def finished(api: Api, job_id: int, timeout: float = 300) -> dict[str, Any]:
+def finished(
+    api: Api, job_id: int, timeout: float = 300, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+
     def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = api.ok(f"/v1/builds/{job_id}")
+        job: dict[str, Any] = api.ok(f"/v1/builds/{job_id}", headers=headers)
         return job if job["state"] in ("succeeded", "failed") else None
 
     return wait_for(done, timeout, f"build job {job_id}")
@@ -344,3 +349,41 @@ def test_restricted_models_predict_only_for_readers(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == RESTRICTED_CACHING
     assert len(r.json()["predictions"]) == 3
+
+
+def test_build_jobs_of_a_restricted_model_are_shown_only_to_readers(api: Api) -> None:
+    """A job's result names the parent's CID and carries the table and documents made from its
+    bytes: read under the download rule, like the parent's artifact."""
+    model, _ = train_digits_mlp(epochs=2)
+    model_id = register_with_evaluation(api, restricted=True)
+    parent = api.approved_version(model_id, save_safetensors(model))
+    owner = api.login(OWNER)
+    r = start(api, model_id, parent, owner, builds=["fp32-basic"])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    job = finished(api, job_id, token=owner)
+    assert job["state"] == "succeeded", job["error"]
+    reads = (f"/v1/builds/{job_id}", f"/v1/models/{model_id}/builds")
+    outsider = {"authorization": f"Bearer {api.login(OUTSIDER)}"}
+    reader = {"authorization": f"Bearer {api.login(READER)}"}
+    for path in reads:
+        anonymous = api.get(path)
+        assert_problem(anonymous, 401, "/problems/unauthenticated", "sign in with Ethereum")
+        assert job["result"]["parent"]["artifact_cid"] not in anonymous.text
+        denied = api.get(path, headers=outsider)
+        assert_problem(denied, 403, "/problems/forbidden", OUTSIDER.address, str(model_id))
+        assert_problem(api.get(path, headers=reader), 403, "/problems/forbidden", "read right")
+    granted = api.change_rights("grant", model_id, READER.address, ["read_artifacts"])
+    assert granted.status_code == 200, granted.text
+    shown = api.get(reads[0], headers=reader)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["cache-control"] == RESTRICTED_CACHING
+    assert shown.json()["result"] == job["result"]
+    listed = api.get(reads[1], headers=reader)
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["cache-control"] == RESTRICTED_CACHING
+    assert [j["job_id"] for j in listed.json()] == [job_id]
+    # an open model's jobs need no session (and no Cache-Control: a job changes as it runs)
+    open_jobs = api.get(f"/v1/models/{register_with_evaluation(api)}/builds")
+    assert open_jobs.status_code == 200 and open_jobs.json() == []
+    assert "cache-control" not in open_jobs.headers
