@@ -130,6 +130,9 @@ def results_table(job: BuildJobPublic) -> Table:
     decided |= {r["build"]: "refused" for r in result.get("refused", [])}
     rows = []
     for row in result.get("rows", []):
+        if row.get("error"):  # a PyTorch alternative that could not be measured here
+            rows.append([row["name"], *["-"] * 12, row["error"]])
+            continue
         size = row["size_bytes"]
         memory = row["peak_memory_bytes"]
         rows.append(
