@@ -220,10 +220,17 @@ def test_the_transformer_round_trips_and_its_int8_build_agrees(tmp_path: Path) -
     x = digits_split().test_x[:8]
     with torch.inference_mode():
         assert torch.equal(restored(x), model(x))
-    outcome = build(data, "safetensors", tmp_path, recipes=("int8-dynamic",), budget_points=5.0)
+    outcome = build(data, "safetensors", tmp_path, recipes=("int8-dynamic",), budget_points=1.0)
     assert outcome.architecture == "DigitsTransformer"
+    assert [d.accepted for d in outcome.decisions] == [True]  # at most the 1 point it aims at
     int8 = next(r for r in outcome.rows if r.build == "int8-dynamic")
-    assert int8.agreement >= 0.95, int8
+    # held to the documented int8 tolerance, like the MLP's (measured here: 0.993 in batches of
+    # 64, 0.998 over the whole set at once; 0.993 to 1.0 over seeds 0 to 3)
+    least = TOLERANCE["int8-dynamic"][0]
+    with torch.inference_mode():
+        parent = model(digits_split().test_x).argmax(1).numpy()
+    whole = load_model(outcome.built["int8-dynamic"].data).logits(digits_split().test_x.numpy())
+    assert min(int8.agreement, float((whole.argmax(1) == parent).mean())) >= least, int8
     assert (
         "MatMulInteger" in validate_artifact("onnx", outcome.built["int8-dynamic"].data).operators
     )
