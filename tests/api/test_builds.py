@@ -387,3 +387,66 @@ def test_build_jobs_of_a_restricted_model_are_shown_only_to_readers(api: Api) ->
     open_jobs = api.get(f"/v1/models/{register_with_evaluation(api)}/builds")
     assert open_jobs.status_code == 200 and open_jobs.json() == []
     assert "cache-control" not in open_jobs.headers
+
+
+def fresh_onnx() -> tuple[DigitsMLP, bytes]:
+    """A digits MLP as ONNX bytes no other test uploads (one bias moved by a random amount)."""
+    from service.ml.accelerate.export import export_onnx
+
+    model, _ = train_digits_mlp(epochs=2)
+    with torch.no_grad():
+        model.net[0].bias[0] += float(np.random.default_rng().uniform(0.01, 0.1))
+    return model, export_onnx(model, digits_split().test_x[:4])
+
+
+def test_prediction_sessions_are_cached_by_digest(api: Api) -> None:
+    """The first prediction of an artifact reads its bytes from the store (verified) and loads
+    a session; later ones, of that version or of any version with the same bytes, do not read
+    the store again (the bytes read out of the store are counted in /metrics)."""
+    from tests.api.test_service import metric_samples, value
+
+    _, onnx_bytes = fresh_onnx()
+    first = api.approved_version(register_with_evaluation(api), onnx_bytes, artifact_format="onnx")
+    same_bytes = api.approved_version(api.register(OWNER)["model_id"], onnx_bytes,
+                                      artifact_format="onnx")  # fmt: skip
+    x = digits_split().test_x.numpy()[:5]
+
+    def read_out_while(version_id: int) -> tuple[float, list[int]]:
+        before = value(metric_samples(api), "govledger_store_bytes_total", direction="out")
+        answer = predictions(api, version_id, x)
+        after = value(metric_samples(api), "govledger_store_bytes_total", direction="out")
+        return after - before, answer
+
+    loaded, answer = read_out_while(first)
+    assert loaded == len(onnx_bytes)  # read once, in full
+    assert read_out_while(first) == (0, answer)  # the cached session
+    assert read_out_while(same_bytes) == (0, answer)  # keyed by the digest, not the version
+
+
+def test_predict_refuses_a_version_whose_stored_bytes_were_tampered_with(api: Api) -> None:
+    """A stored block that no longer matches its CID (so not the digest on chain) is refused
+    while it streams, before anything loads it; the same version serves again once the bytes
+    are the ones the chain records."""
+    import hashlib
+
+    from service.store.cid import CHUNK_SIZE
+    from service.store.flatfs import FlatFS
+
+    model, onnx_bytes = fresh_onnx()
+    version = api.approved_version(register_with_evaluation(api), onnx_bytes,
+                                   artifact_format="onnx")  # fmt: skip
+    leaf = hashlib.sha256(onnx_bytes[:CHUNK_SIZE]).digest()
+    path = FlatFS(api.stack.settings.store_dir).path(leaf)
+    original = path.read_bytes()
+    tampered = bytearray(original)
+    tampered[-1] ^= 0x01  # one bit of the last weight
+    x = digits_split().test_x.numpy()[:5]
+    path.write_bytes(bytes(tampered))
+    try:
+        refused = predict_npy(api, version, x)
+    finally:
+        path.write_bytes(original)
+    assert_problem(refused, 500, "/problems/integrity-error", "match its CID", "Restore it")
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).argmax(1).tolist()
+    assert predictions(api, version, x) == expected  # nothing bad was cached
