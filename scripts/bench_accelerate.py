@@ -45,6 +45,9 @@ def table(outcome: BuildOutcome) -> str:
         f"{'mem MiB':>7} {'accuracy':>8} {'Δ pts':>6} {'agree':>6}"
     ]
     for r in outcome.rows:
+        if r.error is not None:  # a PyTorch alternative that could not be measured here
+            lines.append(f"{r.name:<18} {r.error}")
+            continue
         size = "-" if r.size_bytes is None else f"{r.size_bytes / 1024:.1f}"
         ratio = "-" if r.size_ratio is None else f"{r.size_ratio:.2f}"
         memory = "-" if r.peak_memory_bytes is None else f"{r.peak_memory_bytes / 2**20:.1f}"

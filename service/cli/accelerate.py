@@ -148,6 +148,9 @@ def results_table(job: BuildJobPublic, names: VersionNames) -> Table:
     decided |= {r["build"]: "refused" for r in result.get("refused", [])}
     rows = []
     for row in result.get("rows", []):
+        if row.get("error"):  # a PyTorch alternative that could not be measured here
+            rows.append([row["name"], *["-"] * 12, row["error"]])
+            continue
         size = row["size_bytes"]
         memory = row["peak_memory_bytes"]
         rows.append(
@@ -160,7 +163,7 @@ def results_table(job: BuildJobPublic, names: VersionNames) -> Table:
                 f"{row['throughput_per_s']:,.0f}",
                 f"{row['speedup_vs_baseline']['64']:.2f}x",
                 "-" if size is None else f"{size / 1024:,.1f} KiB",
-                "-" if row["size_ratio"] is None else f"{row['size_ratio']:.2f}",
+                "-" if row["size_ratio"] is None else f"{row['size_ratio']:.3f}",
                 "-" if memory is None else f"{memory / 2**20:,.1f} MiB",
                 f"{row['accuracy']:.4f}",
                 f"{row['accuracy_delta_points']:+.2f}",
@@ -185,10 +188,11 @@ def results_table(job: BuildJobPublic, names: VersionNames) -> Table:
 
 @command(builds_app, "show")
 def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id.")]) -> None:
-    """Show a build job: state, progress, and its table once done."""
+    """Show a build job: state, progress, and its table once done (a restricted model's needs
+    a session with the read right, as for downloads)."""
     s = state()
-    client = s.client()
-    job = client.get_build(job_id)
+    client = s.client(session=True)
+    job = signed_in_if_asked(lambda: client.get_build(job_id))
 
     def view() -> Table:
         names = VersionNames(client, [job.model_id])
@@ -210,11 +214,11 @@ def show(job_id: Annotated[int, typer.Argument(min=1, help="The build job's id."
 
 @command(builds_app, "list")
 def list_(model: Annotated[str, typer.Argument(help="The model's id or name.")]) -> None:
-    """List a model's build jobs, newest first."""
+    """List a model's build jobs, newest first (a restricted model's: as for ``show``)."""
     s = state()
-    client = s.client()
+    client = s.client(session=True)
     mid = model_id(client, model)
-    jobs = client.list_builds(mid)
+    jobs = signed_in_if_asked(lambda: client.list_builds(mid))
     names = VersionNames(client, [mid])
     emit(
         jobs,

@@ -328,9 +328,34 @@ class ArtifactService:
     def open_version(self, version_id: int, account: str | None) -> OpenedContent:
         """A version's artifact, readable per the version's model (and the rule above)."""
         version = self.backends.ledger.version(version_id)
-        what = f"version {version_id}'s artifact (digest 0x{version.artifact_digest.hex()})"
-        grant = self._authorize(version.artifact_digest, what, account, version.model_id)
+        grant = self.authorize_version(version, account)
         return self._open(self.version_cid(version), grant)  # after: nothing said unauthorized
+
+    def authorize_version(self, version: VersionRecord, account: str | None) -> ReadGrant:
+        """Allow a read of a version's artifact, or of what the service derived from its bytes
+        (a build job's table and documents), under the download rule: the version's model and
+        every restricted model referencing the same bytes."""
+        what = f"version {version.version_id}'s artifact (digest 0x{version.artifact_digest.hex()})"
+        return self._authorize(version.artifact_digest, what, account, version.model_id)
+
+    def authorize_model(self, model_id: int, account: str | None, what: str) -> ReadGrant:
+        """Allow a read of ``what`` the service keeps about a model (its build jobs) under the
+        model's read rule: an open model's needs no session; a restricted model's needs the
+        session of an account the chain lets read it (``canRead``)."""
+        ledger = self.backends.ledger
+        if not ledger.model(model_id).restricted:
+            return ReadGrant(restricted_by=frozenset())
+        if account is None:
+            raise Unauthenticated(
+                f"{what} belong to restricted model {model_id}; sign in with Ethereum "
+                "(GET /v1/auth/nonce, POST /v1/auth/login) and send the session token"
+            )
+        if not ledger.can_read(model_id, account):
+            raise Forbidden(
+                f"{account} holds no read right on restricted model {model_id}, so may not read "
+                f"{what}: ask the owner to grant read_artifacts"
+            )
+        return ReadGrant(restricted_by=frozenset({model_id}))
 
     def _open(self, cid: CID, grant: ReadGrant) -> OpenedContent:
         store = self.backends.store

@@ -44,7 +44,7 @@ from service.bookkeeping import Bookkeeping
 from service.chain.types import Rights, State, VersionKind
 from service.domain import uploads
 from service.domain.actions import SignedFieldsLike
-from service.domain.artifacts import ArtifactService
+from service.domain.artifacts import ArtifactService, ReadGrant
 from service.domain.build_documents import (
     canonical,
     decision_json,
@@ -368,6 +368,29 @@ class BuildService:
         )
 
     # ------------------------------------------------------------ reads
+
+    def job(self, job_id: int, account: str | None) -> tuple[Job, ReadGrant]:
+        """A build job, if ``account`` may download its parent: its result names the parent's
+        CID and carries the measured table, recipe and documents made from the parent's bytes,
+        so it is read under the parent's download rule (a restricted model: a session of an
+        account with the read right)."""
+        job = self.jobs.get(job_id)
+        version = self.artifacts.backends.ledger.version(job.version_id)
+        return job, self.artifacts.authorize_version(version, account)
+
+    def model_jobs(
+        self, model_id: int, account: str | None, *, limit: int = 50
+    ) -> tuple[list[Job], ReadGrant]:
+        """A model's build jobs, newest first, if ``account`` may read the model and every
+        listed job's parent (each under the rule of :meth:`job`)."""
+        grant = self.artifacts.authorize_model(model_id, account, f"model {model_id}'s build jobs")
+        jobs = self.jobs.recent(model_id=model_id, limit=limit)
+        restricted = set(grant.restricted_by)
+        ledger = self.artifacts.backends.ledger
+        for version_id in sorted({j.version_id for j in jobs}):
+            parent = self.artifacts.authorize_version(ledger.version(version_id), account)
+            restricted |= parent.restricted_by
+        return jobs, ReadGrant(restricted_by=frozenset(restricted))
 
     def version_build(self, version_id: int, account: str | None) -> dict[str, Any]:
         """A build version's metadata document, recipe and report, each read from the store

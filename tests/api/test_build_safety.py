@@ -2,11 +2,13 @@
 a crash of the service is reported as failed, never lost.
 
 Each pickle payload here, if unpickled, would create a marker file; every test checks that the
-file never appears."""
+file never appears, and a positive control checks that torch's unpickling loaders do create it."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -61,6 +63,31 @@ def custom_domain_onnx() -> bytes:
     )
     opsets = [helper.make_opsetid("", 20), helper.make_opsetid("com.example.ops", 1)]
     return helper.make_model(graph, opset_imports=opsets, ir_version=10).SerializeToString()
+
+
+LOADERS = {  # what the service never calls on untrusted bytes, and the payload each would run
+    "torch.load": ("import sys, torch; torch.load(sys.argv[1], weights_only=False)", "pt"),
+    "torch.export.load": ("import sys, torch; torch.export.load(sys.argv[1])", "pt2"),
+}
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_the_payloads_do_run_when_torch_unpickles_them(tmp_path: Path, loader: str) -> None:
+    """The positive control of every "the marker never appears" here: the same payloads, given
+    in another process to the loaders that unpickle, create their marker. Should a torch
+    release stop running them, this fails, instead of the checks above passing vacuously."""
+    code, kind = LOADERS[loader]
+    marker = tmp_path / "pwned"
+    payload = tmp_path / f"payload.{kind}"
+    payload.write_bytes(torch_save_payload(marker) if kind == "pt" else pt2_with_payload(marker))
+    subprocess.run(
+        [sys.executable, "-c", code, str(payload)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+        check=False,  # what it does after unpickling (it may fail) is not the point
+    )
+    assert marker.exists(), f"{loader} no longer runs the payload: the checks above prove nothing"
 
 
 def test_pickled_and_custom_op_uploads_are_refused_and_never_run(api: Api, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from tests.api.conftest import (
     MEMBER2,
     OUTSIDER,
     OWNER,
+    READER,
     Api,
     assert_problem,
     cid_of,
@@ -95,9 +96,13 @@ def start(api: Api, model_id: int, version_id: int, token: str | None, **body: A
     )
 
 
-def finished(api: Api, job_id: int, timeout: float = 300) -> dict[str, Any]:
+def finished(
+    api: Api, job_id: int, timeout: float = 300, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+
     def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = api.ok(f"/v1/builds/{job_id}")
+        job: dict[str, Any] = api.ok(f"/v1/builds/{job_id}", headers=headers)
         return job if job["state"] in ("succeeded", "failed") else None
 
     return wait_for(done, timeout, f"build job {job_id}")
@@ -344,3 +349,104 @@ def test_restricted_models_predict_only_for_readers(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == RESTRICTED_CACHING
     assert len(r.json()["predictions"]) == 3
+
+
+def test_build_jobs_of_a_restricted_model_are_shown_only_to_readers(api: Api) -> None:
+    """A job's result names the parent's CID and carries the table and documents made from its
+    bytes: read under the download rule, like the parent's artifact."""
+    model, _ = train_digits_mlp(epochs=2)
+    model_id = register_with_evaluation(api, restricted=True)
+    parent = api.approved_version(model_id, save_safetensors(model))
+    owner = api.login(OWNER)
+    r = start(api, model_id, parent, owner, builds=["fp32-basic"])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    job = finished(api, job_id, token=owner)
+    assert job["state"] == "succeeded", job["error"]
+    reads = (f"/v1/builds/{job_id}", f"/v1/models/{model_id}/builds")
+    outsider = {"authorization": f"Bearer {api.login(OUTSIDER)}"}
+    reader = {"authorization": f"Bearer {api.login(READER)}"}
+    for path in reads:
+        anonymous = api.get(path)
+        assert_problem(anonymous, 401, "/problems/unauthenticated", "sign in with Ethereum")
+        assert job["result"]["parent"]["artifact_cid"] not in anonymous.text
+        denied = api.get(path, headers=outsider)
+        assert_problem(denied, 403, "/problems/forbidden", OUTSIDER.address, str(model_id))
+        assert_problem(api.get(path, headers=reader), 403, "/problems/forbidden", "read right")
+    granted = api.change_rights("grant", model_id, READER.address, ["read_artifacts"])
+    assert granted.status_code == 200, granted.text
+    shown = api.get(reads[0], headers=reader)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["cache-control"] == RESTRICTED_CACHING
+    assert shown.json()["result"] == job["result"]
+    listed = api.get(reads[1], headers=reader)
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["cache-control"] == RESTRICTED_CACHING
+    assert [j["job_id"] for j in listed.json()] == [job_id]
+    # an open model's jobs need no session (and no Cache-Control: a job changes as it runs)
+    open_jobs = api.get(f"/v1/models/{register_with_evaluation(api)}/builds")
+    assert open_jobs.status_code == 200 and open_jobs.json() == []
+    assert "cache-control" not in open_jobs.headers
+
+
+def fresh_onnx() -> tuple[DigitsMLP, bytes]:
+    """A digits MLP as ONNX bytes no other test uploads (one bias moved by a random amount)."""
+    from service.ml.accelerate.export import export_onnx
+
+    model, _ = train_digits_mlp(epochs=2)
+    with torch.no_grad():
+        model.net[0].bias[0] += float(np.random.default_rng().uniform(0.01, 0.1))
+    return model, export_onnx(model, digits_split().test_x[:4])
+
+
+def test_prediction_sessions_are_cached_by_digest(api: Api) -> None:
+    """The first prediction of an artifact reads its bytes from the store (verified) and loads
+    a session; later ones, of that version or of any version with the same bytes, do not read
+    the store again (the bytes read out of the store are counted in /metrics)."""
+    from tests.api.test_service import metric_samples, value
+
+    _, onnx_bytes = fresh_onnx()
+    first = api.approved_version(register_with_evaluation(api), onnx_bytes, artifact_format="onnx")
+    same_bytes = api.approved_version(api.register(OWNER)["model_id"], onnx_bytes,
+                                      artifact_format="onnx")  # fmt: skip
+    x = digits_split().test_x.numpy()[:5]
+
+    def read_out_while(version_id: int) -> tuple[float, list[int]]:
+        before = value(metric_samples(api), "govledger_store_bytes_total", direction="out")
+        answer = predictions(api, version_id, x)
+        after = value(metric_samples(api), "govledger_store_bytes_total", direction="out")
+        return after - before, answer
+
+    loaded, answer = read_out_while(first)
+    assert loaded == len(onnx_bytes)  # read once, in full
+    assert read_out_while(first) == (0, answer)  # the cached session
+    assert read_out_while(same_bytes) == (0, answer)  # keyed by the digest, not the version
+
+
+def test_predict_refuses_a_version_whose_stored_bytes_were_tampered_with(api: Api) -> None:
+    """A stored block that no longer matches its CID (so not the digest on chain) is refused
+    while it streams, before anything loads it; the same version serves again once the bytes
+    are the ones the chain records."""
+    import hashlib
+
+    from service.store.cid import CHUNK_SIZE
+    from service.store.flatfs import FlatFS
+
+    model, onnx_bytes = fresh_onnx()
+    version = api.approved_version(register_with_evaluation(api), onnx_bytes,
+                                   artifact_format="onnx")  # fmt: skip
+    leaf = hashlib.sha256(onnx_bytes[:CHUNK_SIZE]).digest()
+    path = FlatFS(api.stack.settings.store_dir).path(leaf)
+    original = path.read_bytes()
+    tampered = bytearray(original)
+    tampered[-1] ^= 0x01  # one bit of the last weight
+    x = digits_split().test_x.numpy()[:5]
+    path.write_bytes(bytes(tampered))
+    try:
+        refused = predict_npy(api, version, x)
+    finally:
+        path.write_bytes(original)
+    assert_problem(refused, 500, "/problems/integrity-error", "match its CID", "Restore it")
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).argmax(1).tolist()
+    assert predictions(api, version, x) == expected  # nothing bad was cached

@@ -83,3 +83,39 @@ def _rows(table: str) -> list[str]:
         if len(cells) == 2 and all(c.isdigit() for c in cells):
             rows.append(" ".join(cells))
     return rows
+
+
+def test_a_reader_sees_a_restricted_models_build_jobs(
+    cli: Cli, client: GovLedgerClient, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    """``builds show`` and ``builds list`` sign in as the acting account when the service asks
+    for a session (a restricted model's jobs are read under the download rule)."""
+    owner, reader = accounts[1], accounts[6]
+    split = digits_split()
+    data = save_numpy({"inputs": split.test_x.numpy(), "labels": split.test_y.numpy()})
+    stored = client.store_evaluation_set(owner, data)
+    meta = client.store_metadata(owner, {"evaluation": {"cid": stored.cid}})
+    name = unique("secret-accel")
+    model_id = client.register_model(
+        owner, name, restricted=True, metadata_digest=meta.digest
+    ).model.model_id
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(save_safetensors(train_digits_mlp(epochs=2)[0]))
+    parent = client.propose_version(owner, model_id, weights, artifact_format="safetensors")
+    for voter in accounts[2:4]:
+        client.cast_vote(voter, parent.version.version_id, "for")
+    client.login(owner)
+    job = client.start_build(model_id, parent.version.version_id, builds=["fp32-basic"])
+    assert client.wait_build(job.job_id).state == "succeeded"
+
+    anonymous = cli("builds", "show", str(job.job_id))
+    assert anonymous.exit_code == 5 and "restricted model" in anonymous.output
+    outsider = cli("--dev-account", "6", "builds", "show", str(job.job_id))
+    assert outsider.exit_code == 4 and "holds no read right" in outsider.output
+    client.grant_rights(owner, model_id, reader.address, ["read_artifacts"])
+    shown = cli("--dev-account", "6", "builds", "show", str(job.job_id))
+    assert shown.exit_code == 0, shown.output
+    assert "ort-fp32-basic" in shown.stdout and "pytorch-eager" in shown.stdout
+    listed = cli("--dev-account", "6", "builds", "list", name)
+    assert listed.exit_code == 0, listed.output
+    assert "succeeded" in listed.stdout

@@ -45,9 +45,8 @@ def build(parent: bytes, fmt: str, tmp_path: Path, **kw: object) -> BuildOutcome
         parent=parent,
         inputs=split.test_x.numpy(),
         labels=split.test_y.numpy(),
-        compare_torch=False,
         measure=QUICK,
-        **kw,  # type: ignore[arg-type]
+        **{"compare_torch": False, **kw},  # type: ignore[arg-type]
     )
     return run_build(request, scratch=tmp_path)
 
@@ -95,6 +94,77 @@ def test_the_table_has_every_figure_for_every_candidate(mlp_outcome: BuildOutcom
         assert 0 <= figures["agreement"] <= 1
     eager = mlp_outcome.rows[0]
     assert eager.speedup == {1: 1.0, 64: 1.0} and eager.agreement == 1.0
+
+
+def test_torch_compile_and_torchao_are_measured_beside_the_builds(
+    digits_model: DigitsMLP, tmp_path: Path
+) -> None:
+    """compare_torch: eager fp32, torch.compile and torchao int8 in the same table as the ONNX
+    Runtime builds (about 10 s here with inductor's cache warm, 30 s cold: compiling is most of
+    it)."""
+    outcome = build(
+        save_safetensors(digits_model),
+        "safetensors",
+        tmp_path,
+        recipes=("int8-dynamic",),
+        compare_torch=True,
+    )
+    rows = {r.name: r for r in outcome.rows}
+    assert list(rows) == ["pytorch-eager", "torch-compile", "torchao-int8", "ort-int8-dynamic"]
+    for name in ("torch-compile", "torchao-int8"):
+        row = rows[name]
+        assert row.error is None, row.error
+        assert row.runtime == "pytorch" and row.build is None and row.size_bytes is None
+        figures = row.as_json()
+        assert set(figures["latency_ms"]) == set(figures["speedup_vs_baseline"]) == {"1", "64"}
+        assert figures["latency_ms"]["64"]["calls"] >= 5 and figures["throughput_per_s"] > 0
+        assert figures["agreement"] >= TOLERANCE["int8-dynamic"][0]
+    assert rows["torch-compile"].agreement == 1.0  # the same fp32 computation, compiled
+    assert [d.accepted for d in outcome.decisions] == [True]
+
+
+@pytest.mark.parametrize(
+    ("failure", "step"),
+    [("load", "loading and evaluating it"), ("batch-1", "warming it up at batch sizes 1 and 64")],
+)
+def test_a_torch_alternative_that_fails_is_a_row_not_the_runs_failure(
+    digits_model: DigitsMLP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str,
+    step: str,
+) -> None:  # fmt: skip
+    """torch.compile fails as it does on a machine without a working C++ compiler: when asked
+    to compile, or at the first call of a new shape (batch 1 is compiled after batch 64)."""
+
+    def broken_compile(module: torch.nn.Module, **_: object) -> object:
+        if failure == "load":
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\n(details)")
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] == 1:
+                raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+            return module(x)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    outcome = build(
+        save_safetensors(digits_model),
+        "safetensors",
+        tmp_path,
+        recipes=("int8-dynamic",),
+        compare_torch=True,
+    )
+    rows = {r.name: r for r in outcome.rows}
+    assert list(rows) == ["pytorch-eager", "torch-compile", "torchao-int8", "ort-int8-dynamic"]
+    for name in ("torch-compile", "torchao-int8"):
+        failed = rows[name].as_json()
+        assert failed["error"] == (
+            f"failed while {step}: RuntimeError: InvalidCxxCompiler: No working C++ compiler found"
+        )
+        assert failed["accuracy"] is None and failed["latency_ms"] == {}
+        assert failed["throughput_per_s"] is None and failed["speedup_vs_baseline"] == {}
+    for name in ("pytorch-eager", "ort-int8-dynamic"):  # the others are measured as usual
+        assert rows[name].error is None and rows[name].as_json()["throughput_per_s"] > 0
+    assert [d.accepted for d in outcome.decisions] == [True]
 
 
 def test_an_onnx_parent_is_built_from_its_own_graph(
@@ -150,10 +220,17 @@ def test_the_transformer_round_trips_and_its_int8_build_agrees(tmp_path: Path) -
     x = digits_split().test_x[:8]
     with torch.inference_mode():
         assert torch.equal(restored(x), model(x))
-    outcome = build(data, "safetensors", tmp_path, recipes=("int8-dynamic",), budget_points=5.0)
+    outcome = build(data, "safetensors", tmp_path, recipes=("int8-dynamic",), budget_points=1.0)
     assert outcome.architecture == "DigitsTransformer"
+    assert [d.accepted for d in outcome.decisions] == [True]  # at most the 1 point it aims at
     int8 = next(r for r in outcome.rows if r.build == "int8-dynamic")
-    assert int8.agreement >= 0.95, int8
+    # held to the documented int8 tolerance, like the MLP's (measured here: 0.993 in batches of
+    # 64, 0.998 over the whole set at once; 0.993 to 1.0 over seeds 0 to 3)
+    least = TOLERANCE["int8-dynamic"][0]
+    with torch.inference_mode():
+        parent = model(digits_split().test_x).argmax(1).numpy()
+    whole = load_model(outcome.built["int8-dynamic"].data).logits(digits_split().test_x.numpy())
+    assert min(int8.agreement, float((whole.argmax(1) == parent).mean())) >= least, int8
     assert (
         "MatMulInteger" in validate_artifact("onnx", outcome.built["int8-dynamic"].data).operators
     )

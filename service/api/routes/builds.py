@@ -64,18 +64,38 @@ def start_build(
     return BuildJobPublic.of(job)
 
 
-@router.get("/builds/{job_id}", response_model=BuildJobPublic)
-def get_build(job_id: JobId, builds: BuildsDep) -> BuildJobPublic:
-    """A build job: state, progress, result or error."""
-    return BuildJobPublic.of(builds.jobs.get(job_id))
+@router.get(
+    "/builds/{job_id}",
+    response_model=BuildJobPublic,
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
+)
+def get_build(
+    job_id: JobId, builds: BuildsDep, account: AccountDep, response: Response
+) -> BuildJobPublic:
+    """A build job: state, progress, result or error (restricted model: read right)."""
+    job, grant = builds.job(job_id, account)
+    if not grant.public:
+        response.headers["Cache-Control"] = RESTRICTED_CACHING
+    return BuildJobPublic.of(job)
 
 
-@router.get("/models/{model_id}/builds", response_model=list[BuildJobPublic])
+@router.get(
+    "/models/{model_id}/builds",
+    response_model=list[BuildJobPublic],
+    openapi_extra={"security": [{}]},  # the Bearer token is optional: open models need none
+)
 def list_builds(
-    model_id: ModelId, builds: BuildsDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    model_id: ModelId,
+    builds: BuildsDep,
+    account: AccountDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[BuildJobPublic]:
-    """A model's build jobs, newest first."""
-    return [BuildJobPublic.of(j) for j in builds.jobs.recent(model_id=model_id, limit=limit)]
+    """A model's build jobs, newest first (restricted model: read right)."""
+    jobs, grant = builds.model_jobs(model_id, account, limit=limit)
+    if not grant.public:
+        response.headers["Cache-Control"] = RESTRICTED_CACHING
+    return [BuildJobPublic.of(j) for j in jobs]
 
 
 @router.post(

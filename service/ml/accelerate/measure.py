@@ -16,6 +16,13 @@ alternatives):
 
 Figures are relative to the *baseline* (eager PyTorch fp32 when the parent is a PyTorch module,
 otherwise ONNX Runtime running the parent graph as it is), measured in the same run.
+
+A candidate marked ``optional`` (the PyTorch-native alternatives, measured only to show that the
+choice of ONNX Runtime is not assumed) that fails to load, run or be timed -- torch.compile needs
+a C++ compiler, torchao follows torch's internals closely -- gets a row with no figures and its
+``error``, and the others are measured as usual: such a failure says something about that
+alternative on this machine, not about the builds. Any other candidate's failure (the reference,
+the baseline, a build) is raised: its figures are the point of the run.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class Candidate:
     load: Callable[[], Callable[[np.ndarray], np.ndarray]]
     size: int | None = None  # artifact bytes, when it is an artifact
     build: str | None = None  # the recipe's name, when it can be proposed as a version
+    optional: bool = False  # a failure is recorded in its row instead of raised (see above)
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ class Latency:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One row of the table."""
+    """One row of the table. A failed optional candidate's row has ``error`` and no figures
+    (None, and empty latency and speedup)."""
 
     name: str
     runtime: str
@@ -80,14 +89,15 @@ class Measurement:
     build: str | None
     size_bytes: int | None
     peak_memory_bytes: int | None
-    accuracy: float
-    accuracy_delta_points: float  # accuracy minus the reference's, in percentage points
-    agreement: float
-    max_abs_diff: float
+    accuracy: float | None
+    accuracy_delta_points: float | None  # accuracy minus the reference's, in percentage points
+    agreement: float | None
+    max_abs_diff: float | None
     latency: dict[int, Latency]
-    throughput_per_s: float  # rows per second at the largest batch size
+    throughput_per_s: float | None  # rows per second at the largest batch size
     speedup: dict[int, float]  # baseline p50 / this p50, per batch size
     size_ratio: float | None  # size / the reference graph's size
+    error: str | None = None  # why the candidate has no figures (failed optional candidates)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,9 +108,11 @@ class Measurement:
             "size_bytes": self.size_bytes,
             "size_ratio": _round(self.size_ratio),
             "peak_memory_bytes": self.peak_memory_bytes,
-            "accuracy": round(self.accuracy, 6),
-            "accuracy_delta_points": round(self.accuracy_delta_points, 4),
-            "agreement": round(self.agreement, 6),
+            "accuracy": None if self.accuracy is None else round(self.accuracy, 6),
+            "accuracy_delta_points": None
+            if self.accuracy_delta_points is None
+            else round(self.accuracy_delta_points, 4),
+            "agreement": None if self.agreement is None else round(self.agreement, 6),
             "max_abs_diff": _round(self.max_abs_diff),
             "latency_ms": {
                 str(b): {"p50": _round(v.p50_ms), "p95": _round(v.p95_ms), "calls": v.calls}
@@ -108,6 +120,7 @@ class Measurement:
             },
             "throughput_per_s": _round(self.throughput_per_s),
             "speedup_vs_baseline": {str(b): _round(v) for b, v in self.speedup.items()},
+            "error": self.error,
         }
 
 
@@ -141,27 +154,52 @@ def measure(
     runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     outputs: dict[str, np.ndarray] = {}
     peaks: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
+    optional = {c.name for c in candidates if c.optional}
+
+    def guarded(name: str, step: str, work: Callable[[], None]) -> None:
+        """``work()``; an optional candidate's failure is noted and it is measured no more."""
+        try:
+            work()
+        except Exception as exc:
+            if name not in optional:
+                raise
+            errors[name] = _failure(step, exc)
+            runners.pop(name, None)
+
     for candidate in candidates:
         progress(f"loading and evaluating {candidate.name}")
         probe.reset()
-        run = candidate.load()
-        outputs[candidate.name] = _evaluate(run, inputs)
+
+        def load_and_evaluate(candidate: Candidate = candidate) -> None:
+            run = candidate.load()
+            outputs[candidate.name] = _evaluate(run, inputs)
+            runners[candidate.name] = run
+
+        guarded(candidate.name, "loading and evaluating it", load_and_evaluate)
         peaks[candidate.name] = probe.peak_growth()
-        runners[candidate.name] = run
     samples: dict[tuple[str, int], list[float]] = {
         (c.name, b): [] for c in candidates for b in BATCH_SIZES
     }
     batches = {b: _batches(inputs, b) for b in BATCH_SIZES}
-    for run in runners.values():  # warm up every shape first
-        for b in BATCH_SIZES:
-            for i in range(settings.warmup_calls):
-                run(batches[b][i % len(batches[b])])
+    for name, run in list(runners.items()):  # warm up every shape first
+
+        def warm_up(run: Callable[[np.ndarray], np.ndarray] = run) -> None:
+            for b in BATCH_SIZES:
+                for i in range(settings.warmup_calls):
+                    run(batches[b][i % len(batches[b])])
+
+        guarded(name, "warming it up at batch sizes 1 and 64", warm_up)
     slot = settings.seconds / max(1, settings.rounds)
     for round_ in range(settings.rounds):
         progress(f"timing round {round_ + 1} of {settings.rounds}")
-        for name, run in runners.items():
-            for b in BATCH_SIZES:
-                _time_calls(run, batches[b], slot, samples[(name, b)])
+        for name, run in list(runners.items()):
+
+            def time_it(name: str = name, run: Callable[[np.ndarray], np.ndarray] = run) -> None:
+                for b in BATCH_SIZES:
+                    _time_calls(run, batches[b], slot, samples[(name, b)])
+
+            guarded(name, "timing it", time_it)
     ref_out = outputs[reference]
     ref_pred = ref_out.argmax(axis=1)
     ref_accuracy = float((ref_pred == labels).mean())
@@ -172,10 +210,14 @@ def measure(
             calls=len(v),
         )
         for key, v in samples.items()
+        if key[0] not in errors
     }
     largest = BATCH_SIZES[-1]
     rows = []
     for c in candidates:
+        if c.name in errors:
+            rows.append(_failed_row(c, errors[c.name]))
+            continue
         out = outputs[c.name]
         pred = out.argmax(axis=1)
         accuracy = float((pred == labels).mean())
@@ -199,6 +241,24 @@ def measure(
             )
         )
     return rows
+
+
+def _failure(step: str, exc: BaseException) -> str:
+    """What went wrong, short: the exception's type and the first line of its message (a
+    compiler's failure can run to pages)."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return f"failed while {step}: {type(exc).__name__}: {first}".rstrip(": ")
+
+
+def _failed_row(c: Candidate, error: str) -> Measurement:
+    return Measurement(
+        name=c.name, runtime=c.runtime, description=c.description, build=c.build,
+        size_bytes=c.size, peak_memory_bytes=None, accuracy=None, accuracy_delta_points=None,
+        agreement=None, max_abs_diff=None, latency={}, throughput_per_s=None, speedup={},
+        size_ratio=None, error=error,
+    )  # fmt: skip
 
 
 def _evaluate(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 #: The PyTorch-native alternatives measured beside the builds (never stored: they are not
 #: portable artifacts) when asked for; ``eager`` is always measured when there is a module.
+#: One that fails gets a row saying why, and the run goes on (``Candidate.optional``).
 TORCH_VARIANTS = ("torch-compile", "torchao-int8")
 
 
@@ -154,6 +155,7 @@ def run_build(
             decisions.append(Decision(name=name, accepted=False, reason=refused[name]))
             continue
         row = next(r for r in rows if r.build == name)
+        assert row.accuracy_delta_points is not None  # a build is never optional: it was measured
         drop = -row.accuracy_delta_points
         if drop > request.budget_points:
             decisions.append(
@@ -271,6 +273,7 @@ def _torch_compile(module: nn.Module, threads: int) -> Candidate:
         runtime="pytorch",
         description="torch.compile (inductor), fp32; measured, not storable",
         load=load,
+        optional=True,
     )
 
 
@@ -289,6 +292,7 @@ def _torchao_int8(module: nn.Module, threads: int) -> Candidate:
         description="torchao Int8DynamicActivationInt8Weight + torch.compile; measured, not "
         "storable",
         load=load,
+        optional=True,
     )
 
 
