@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from service.api.round_schemas import AggregationPublic, RoundDetail, RoundPublic
+from service.api.round_schemas import AggregationPublic, RoundDetail, RoundPublic, RoundWritten
 from service.chain.types import MAX_NORM_BOUND
 from service.cli import render
 from service.cli.context import VersionNames, model_id, state, version_of
 from service.cli.exits import ExitCode
 from service.cli.output import CliError, command, emit, fields, table, transfer_progress
+from service.client import GovLedgerClient
 
 app = typer.Typer(
     help="Federated rounds: open, list, fetch the base, compute and submit updates, see your "
@@ -418,17 +419,20 @@ def status(
     )
 
 
+def _emit_round(client: GovLedgerClient, written: RoundWritten) -> None:
+    emit(
+        written,
+        lambda: fields(_round_rows(written.round, VersionNames(client, [written.round.model_id]))),
+        as_json=state().json_output,
+    )
+
+
 @command(app, "close")
 def close(round_id: RoundArg) -> None:
     """Close an open round before its deadline (signed; owner or maintainer)."""
     s = state()
     client = s.client()
-    written = client.close_round(s.signer(), round_id)
-    emit(
-        written,
-        lambda: fields(_round_rows(written.round, VersionNames(client, [written.round.model_id]))),
-        as_json=s.json_output,
-    )
+    _emit_round(client, client.close_round(s.signer(), round_id))
 
 
 @command(app, "cancel")
@@ -436,12 +440,7 @@ def cancel(round_id: RoundArg) -> None:
     """Cancel a round that cannot be finalized (signed)."""
     s = state()
     client = s.client()
-    written = client.cancel_round(s.signer(), round_id)
-    emit(
-        written,
-        lambda: fields(_round_rows(written.round, VersionNames(client, [written.round.model_id]))),
-        as_json=s.json_output,
-    )
+    _emit_round(client, client.cancel_round(s.signer(), round_id))
 
 
 def _aggregation(a: AggregationPublic) -> Any:

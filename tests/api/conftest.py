@@ -259,11 +259,12 @@ class Api:
             "metadata_digest": metadata_digest,
             **sig,
         }
+        return self.post_bytes(f"/v1/models/{model_id}/versions", params, data)
+
+    def post_bytes(self, path: str, params: dict[str, Any], data: bytes) -> httpx.Response:
+        """POST ``data`` as an upload's body (application/octet-stream) with ``params``."""
         return self.http.post(
-            f"/v1/models/{model_id}/versions",
-            params=params,
-            content=data,
-            headers={"content-type": "application/octet-stream"},
+            path, params=params, content=data, headers={"content-type": "application/octet-stream"}
         )
 
     def propose(self, model_id: int, data: bytes | None = None, **kw: Any) -> dict[str, Any]:

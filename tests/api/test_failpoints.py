@@ -80,12 +80,7 @@ def update_upload(api: Api) -> Upload:
     path = f"/v1/rounds/{round_['round_id']}"
 
     def send() -> httpx.Response:
-        return api.http.post(
-            f"{path}/updates",
-            params=params,
-            content=data,
-            headers={"content-type": "application/octet-stream"},
-        )
+        return api.post_bytes(f"{path}/updates", params, data)
 
     def recorded() -> int:
         updates = api.ok(path)["updates"]
@@ -108,12 +103,7 @@ def version_upload(api: Api) -> Upload:
     params = {"artifact_format": "safetensors", "artifact_cid": cid, **sig}
 
     def send() -> httpx.Response:
-        return api.http.post(
-            f"/v1/models/{model_id}/versions",
-            params=params,
-            content=data,
-            headers={"content-type": "application/octet-stream"},
-        )
+        return api.post_bytes(f"/v1/models/{model_id}/versions", params, data)
 
     def recorded() -> int:
         versions = api.ok(f"/v1/models/{model_id}/versions")["items"]

@@ -193,12 +193,7 @@ def signed_upload(api: Api, model_id: int, data: bytes, actor: LocalAccount) -> 
     params = {"artifact_format": "safetensors", "artifact_cid": str(cid_of(data)), **sig}
 
     def send() -> httpx.Response:
-        return api.http.post(
-            f"/v1/models/{model_id}/versions",
-            params=params,
-            content=data,
-            headers={"content-type": "application/octet-stream"},
-        )
+        return api.post_bytes(f"/v1/models/{model_id}/versions", params, data)
 
     return send
 

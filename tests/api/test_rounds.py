@@ -113,6 +113,32 @@ def open_round(
     return round_
 
 
+def update_signature(
+    api: Api,
+    round_: dict[str, Any],
+    participant: LocalAccount,
+    data: bytes,
+    *,
+    samples: int = 10,
+    signer: LocalAccount | None = None,
+    signed_round: int | None = None,
+    signed_base: str | None = None,
+) -> dict[str, Any]:
+    """The SubmitUpdate fields ``participant`` signs for ``data`` (by default for this round
+    and its base), with its signature."""
+    return api.signed(
+        "SubmitUpdate",
+        participant,
+        {
+            "roundId": signed_round or round_["round_id"],
+            "baseDigest": signed_base or round_["base_digest"],
+            "updateDigest": digest_of(data),
+            "sampleCount": samples,
+        },
+        signer=signer,
+    )
+
+
 def submit(
     api: Api,
     round_: dict[str, Any],
@@ -125,22 +151,14 @@ def submit(
     signed_base: str | None = None,
     to_round: int | None = None,
 ) -> httpx.Response:
-    sig = api.signed(
-        "SubmitUpdate",
-        participant,
-        {
-            "roundId": signed_round or round_["round_id"],
-            "baseDigest": signed_base or round_["base_digest"],
-            "updateDigest": digest_of(data),
-            "sampleCount": samples,
-        },
-        signer=signer,
-    )
-    return api.post(
+    sig = update_signature(
+        api, round_, participant, data, samples=samples, signer=signer,
+        signed_round=signed_round, signed_base=signed_base,
+    )  # fmt: skip
+    return api.post_bytes(
         f"/v1/rounds/{to_round or round_['round_id']}/updates",
-        params={"update_cid": str(cid_of(data)), "sample_count": samples, **sig},
-        content=data,
-        headers={"content-type": "application/octet-stream"},
+        {"update_cid": str(cid_of(data)), "sample_count": samples, **sig},
+        data,
     )
 
 
@@ -435,18 +453,12 @@ def test_bad_and_replayed_signatures_are_refused(
     assert_contract_error(r, 401, "SignedActionInvalidSignature")
     refused(api, round_, r, before)
     # a tampered signature
-    sig = api.signed(
-        "SubmitUpdate",
-        PARTICIPANTS[0],
-        {"roundId": round_["round_id"], "baseDigest": round_["base_digest"],
-         "updateDigest": digest_of(data), "sampleCount": 10},
-    )  # fmt: skip
+    sig = update_signature(api, round_, PARTICIPANTS[0], data)
     sig["signature"] = tampered(sig["signature"])
-    r = api.post(
+    r = api.post_bytes(
         f"/v1/rounds/{round_['round_id']}/updates",
-        params={"update_cid": str(cid_of(data)), "sample_count": 10, **sig},
-        content=data,
-        headers={"content-type": "application/octet-stream"},
+        {"update_cid": str(cid_of(data)), "sample_count": 10, **sig},
+        data,
     )
     assert_contract_error(r, 401, "SignedActionInvalidSignature")
     refused(api, round_, r, before)
@@ -498,12 +510,7 @@ def test_an_update_over_the_size_bound_is_refused_before_its_body(
     )
     refused(api, round_, r, before)
 
-    sig = api.signed(
-        "SubmitUpdate",
-        PARTICIPANTS[0],
-        {"roundId": round_["round_id"], "baseDigest": round_["base_digest"],
-         "updateDigest": digest_of(data), "sampleCount": 10},
-    )  # fmt: skip
+    sig = update_signature(api, round_, PARTICIPANTS[0], data)
     query = urlencode({"update_cid": str(cid_of(data)), "sample_count": 10, **sig})
     status, answer = _raw_post(
         api, f"/v1/rounds/{round_['round_id']}/updates?{query}", 5_000_000, b"\0" * 65_536

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from service.errors import InvalidArtifact
-from service.ml.accelerate.measure import MeasureSettings
+from service.ml.accelerate.measure import Measurement, MeasureSettings
 from service.ml.accelerate.pipeline import BuildOutcome, BuildRequest, run_build
 from service.ml.accelerate.runtime import load_model
 from service.ml.digits import DigitsMLP, digits_split, save_safetensors
@@ -96,14 +96,13 @@ def test_the_table_has_every_figure_for_every_candidate(mlp_outcome: BuildOutcom
     assert eager.speedup == {1: 1.0, 64: 1.0} and eager.agreement == 1.0
 
 
-def test_torch_compile_and_torchao_are_measured_beside_the_builds(
-    digits_model: DigitsMLP, tmp_path: Path
-) -> None:
-    """compare_torch: eager fp32, torch.compile and torchao int8 in the same table as the ONNX
-    Runtime builds (about 10 s here with inductor's cache warm, 30 s cold: compiling is most of
-    it)."""
+def compared_with_torch(
+    model: DigitsMLP, tmp_path: Path
+) -> tuple[BuildOutcome, dict[str, Measurement]]:
+    """The int8-dynamic build measured with compare_torch; its outcome and rows by name, in
+    the table's order (checked)."""
     outcome = build(
-        save_safetensors(digits_model),
+        save_safetensors(model),
         "safetensors",
         tmp_path,
         recipes=("int8-dynamic",),
@@ -111,6 +110,16 @@ def test_torch_compile_and_torchao_are_measured_beside_the_builds(
     )
     rows = {r.name: r for r in outcome.rows}
     assert list(rows) == ["pytorch-eager", "torch-compile", "torchao-int8", "ort-int8-dynamic"]
+    return outcome, rows
+
+
+def test_torch_compile_and_torchao_are_measured_beside_the_builds(
+    digits_model: DigitsMLP, tmp_path: Path
+) -> None:
+    """compare_torch: eager fp32, torch.compile and torchao int8 in the same table as the ONNX
+    Runtime builds (about 10 s here with inductor's cache warm, 30 s cold: compiling is most of
+    it)."""
+    outcome, rows = compared_with_torch(digits_model, tmp_path)
     for name in ("torch-compile", "torchao-int8"):
         row = rows[name]
         assert row.error is None, row.error
@@ -146,15 +155,7 @@ def test_a_torch_alternative_that_fails_is_a_row_not_the_runs_failure(
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    outcome = build(
-        save_safetensors(digits_model),
-        "safetensors",
-        tmp_path,
-        recipes=("int8-dynamic",),
-        compare_torch=True,
-    )
-    rows = {r.name: r for r in outcome.rows}
-    assert list(rows) == ["pytorch-eager", "torch-compile", "torchao-int8", "ort-int8-dynamic"]
+    outcome, rows = compared_with_torch(digits_model, tmp_path)
     for name in ("torch-compile", "torchao-int8"):
         failed = rows[name].as_json()
         assert failed["error"] == (
