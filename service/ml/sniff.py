@@ -2,6 +2,8 @@
 
 Pure: nothing is loaded, unpickled or executed. Used before an upload, so that a wrong file is
 refused on the uploader's machine with a reason, not after its bytes crossed the network.
+The client imports it (a download's warning), so ONNX's parser is imported only when a file
+needs it: the Flower side's virtualenv runs the client without the ``onnx`` package.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from service.errors import InvalidArtifact
-from service.ml.onnx_format import ONNX
 from service.ml.safetensors_format import SAFETENSORS
 from service.ml.torch_export_format import (
     TORCH_EXPORT,
@@ -74,6 +75,8 @@ def identify(head: bytes, chunks: Iterable[Chunk] | None = None) -> Identified:
     if head.lstrip()[:1] in (b"{", b"["):
         return Identified(format=None, what="text (JSON?), not model weights")
     if chunks is not None and _is_onnx(chunks):
+        from service.ml.onnx_format import ONNX
+
         return Identified(format=ONNX, what="an ONNX model")
     return Identified(format=None, what="not a format the ledger knows")
 
@@ -82,6 +85,7 @@ def _is_onnx(chunks: Iterable[Chunk]) -> bool:
     """Whether the bytes parse as an ONNX model the ledger accepts (protobuf only; nothing
     runs). ONNX has no magic number: only its parser can tell."""
     from service.ml.formats import validate_artifact
+    from service.ml.onnx_format import ONNX
 
     try:
         validate_artifact(ONNX, chunks)
