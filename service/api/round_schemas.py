@@ -146,8 +146,9 @@ class UpdateStatusPublic(BaseModel):
     participant: str
     update: UpdatePublic | None = Field(description="null: the participant submitted none")
     transaction_hash: str | None = Field(description="the transaction that recorded the update")
-    outcome: Literal["not_submitted", "pending", "included", "excluded"] = Field(
-        description="pending until the round is finalized"
+    outcome: Literal["not_submitted", "pending", "included", "excluded", "cancelled"] = Field(
+        description="pending until the round is finalized; cancelled: the round was, and "
+        "aggregates nothing"
     )
     reason: ExclusionName | None = None
     code: int | None = Field(default=None, description="the exclusion reason's code on chain")

@@ -329,8 +329,9 @@ class RoundsUnexpectedState(ContractRevert, Conflict):
         round_id, current = shown["roundId"], str(shown["current"]).lower()
         if shown["expected"] == "Open":
             return (
-                f"round {round_id} takes no more updates: it is {current}; submit to a later "
-                "round (`govledger rounds list --mine` lists the open ones)"
+                f"round {round_id} takes no more updates: it is {current}, so it can be neither "
+                "submitted to nor closed; submit to a later round (`govledger rounds list "
+                "--mine` lists the open ones)"
             )
         if shown["expected"] == "Closed":
             then = {

@@ -386,7 +386,12 @@ def status(
     finalized, included (its inclusion proof verified here against the round's root) or
     excluded with the chain's reason."""
     s = state()
-    who = participant or s.signer().address
+    who = participant or s.address()
+    if who is None:
+        raise CliError(
+            "whose update? give --participant ADDRESS, or act as the participant "
+            "(--as NAME or --dev-account N)"
+        )
     check = s.client().update_status(round_id, who)
     st = check.status
     rows: list[tuple[str, Any]] = [
@@ -406,6 +411,8 @@ def status(
         outcome = f"excluded: {st.reason} (code {st.code})"
     elif st.outcome == "pending":
         outcome = "pending (the round is not finalized)"
+    elif st.outcome == "cancelled":
+        outcome = "cancelled (the round was cancelled: it aggregates nothing)"
     rows.append(("outcome", outcome))
     if st.outcome == "included":
         rows += [

@@ -290,7 +290,7 @@ def vote(
                 ("id", cast.version_id),
                 ("voter", cast.voter),
                 ("choice", cast.support),
-                *([("reason", reason)] if said else []),
+                *([("reason", reason)] if said and "error" not in said else []),
                 ("version state", render.state(written.state)),
                 *render.transaction_rows(written.transaction),
             ]
@@ -302,16 +302,18 @@ def vote(
 def _attach_reason(
     client: GovLedgerClient, signer: Any, version_id: int, support: str, reason: str
 ) -> dict[str, Any] | None:
-    """Store the vote's reason; the vote stands whatever happens here, so a failure is said on
-    stderr (with how to attach it again) rather than failing the command."""
+    """Store the vote's reason; the vote stands whatever happens here, so a failure is said
+    (with how to attach it again) rather than failing the command: on stderr, and with
+    ``--json`` as the reason's ``error`` in the JSON."""
     try:
         stored = client.attach_vote_reason(signer, version_id, support, reason)
     except ClientError as exc:
-        stderr().print(
+        said = (
             f"the vote is recorded, but its reason was not stored: {exc}; attach it again with "
             f"`govledger votes reason {version_id} --reason ...`"
         )
-        return None
+        stderr().print(said)
+        return {"stored": False, "error": said}
     return stored.model_dump(mode="json")
 
 

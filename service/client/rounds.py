@@ -114,8 +114,13 @@ class RoundCalls(ResourceCalls):
                 f"the service says {participant}'s update to round {round_id} is included but "
                 "gives no update, inclusion root or proof to check it by"
             )
+        if update.participant.lower() != participant.lower():
+            raise VerificationFailed(
+                f"asked about {participant}'s update to round {round_id}, the service answered "
+                f"with {update.participant}'s: the service's answer cannot be trusted"
+            )
         leaf = inclusion_leaf(
-            update.participant, bytes.fromhex(update.update_digest[2:]), update.sample_count
+            participant, bytes.fromhex(update.update_digest[2:]), update.sample_count
         )
         proof = [bytes.fromhex(p[2:]) for p in status.proof]
         if not verify_proof(proof, bytes.fromhex(root[2:]), leaf):

@@ -83,7 +83,7 @@ class ArtifactIndex:
         self._models: dict[bytes, set[int]] = {}
         self._artifacts: set[bytes] = set()
         self._round_models: dict[int, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentered: a read refreshes and copies in one hold
 
     def refresh(self) -> None:
         with self._lock:
@@ -161,19 +161,19 @@ class ArtifactIndex:
             self._models.setdefault(bytes(digest), set()).add(int(model_id))
 
     def models_for(self, digest: bytes) -> set[int]:
-        self.refresh()
-        with self._lock:  # a copy no refresh (or rebuild) is changing
+        with self._lock:  # refreshed and copied in one hold: never a half-rebuilt view
+            self.refresh()
             return set(self._models.get(bytes(digest), ()))
 
     def artifact_digests(self) -> set[bytes]:
-        self.refresh()
-        with self._lock:  # a copy no refresh (or rebuild) is changing
+        with self._lock:  # refreshed and copied in one hold: never a half-rebuilt view
+            self.refresh()
             return set(self._artifacts)
 
     def referenced_digests(self) -> set[bytes]:
         """Every digest some model or version references or referenced, in any role."""
-        self.refresh()
-        with self._lock:  # a copy no refresh (or rebuild) is changing
+        with self._lock:  # refreshed and copied in one hold: never a half-rebuilt view
+            self.refresh()
             return set(self._models)
 
 

@@ -97,7 +97,7 @@ class RoundDetailView:
     updates: list[tuple[UpdateRecord, str]]
 
 
-UpdateOutcome = Literal["not_submitted", "pending", "included", "excluded"]
+UpdateOutcome = Literal["not_submitted", "pending", "included", "excluded", "cancelled"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,7 +248,9 @@ class RoundService:
         outcome: UpdateOutcome = "pending"
         reason: ChainExclusionReason | None = None
         proof: list[bytes] | None = None
-        if round_.aggregate_version_id is not None:
+        if round_.state == RoundState.CANCELLED:
+            outcome = "cancelled"
+        elif round_.aggregate_version_id is not None:
             reason = ledger.exclusions(round_id).get(participant)
             if reason is not None:
                 outcome = "excluded"

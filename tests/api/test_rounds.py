@@ -288,15 +288,20 @@ def test_multi_krum_excludes_a_scaled_update_and_the_chain_says_so(api: Api) -> 
     assert int(excluded_logs[0]["data"], 16) == 1  # NOT_SELECTED
 
 
-def evaluated_scene(api: Api, base: bytes) -> Scene:
-    """A model whose metadata document registers the digits test split as its evaluation set,
-    with ``base`` approved and PARTICIPANTS holding SubmitUpdates."""
+def evaluated_scene(
+    api: Api, base: bytes, *, evaluation: bytes | None = None, restricted: bool = False
+) -> Scene:
+    """A model whose metadata document registers ``evaluation`` (default: the digits test
+    split) as its evaluation set, with ``base`` approved and PARTICIPANTS holding
+    SubmitUpdates."""
     from tests.api.test_builds import evaluation_bytes, evaluation_request
 
-    stored = evaluation_request(api, evaluation_bytes())
+    stored = evaluation_request(api, evaluation or evaluation_bytes())
     assert stored.status_code == 201, stored.text
     doc = api.store_metadata({"task": "digits", "evaluation": {"cid": stored.json()["cid"]}})
-    model_id = int(api.register(OWNER, metadata_digest=doc["digest"])["model_id"])
+    model_id = int(
+        api.register(OWNER, restricted=restricted, metadata_digest=doc["digest"])["model_id"]
+    )
     version = api.approved_version(model_id, base)
     for p in PARTICIPANTS[:2]:
         r = api.change_rights("grant", model_id, p.address, ["submit_updates"])
@@ -304,7 +309,11 @@ def evaluated_scene(api: Api, base: bytes) -> Scene:
     return Scene(model_id=model_id, base_version=version, base_bytes=base)
 
 
-def aggregated_document(api: Api, s: Scene, updates: list[bytes]) -> dict[str, Any]:
+def aggregated_document(
+    api: Api, s: Scene, updates: list[bytes], *, answered: bool = True
+) -> dict[str, Any]:
+    """The aggregate's metadata document (and its bytes) after the round of ``updates``; the
+    API's answer gives the same evaluation (``answered``) or none (a restricted model's)."""
     round_ = open_round(api, s, min_updates=2, max_updates=2, max_norm=1000.0)
     for p, data in zip(PARTICIPANTS, updates, strict=False):
         r = submit(api, round_, p, data, samples=300)
@@ -315,7 +324,8 @@ def aggregated_document(api: Api, s: Scene, updates: list[bytes]) -> dict[str, A
     store = EmbeddedStore(api.stack.settings.store_dir)
     document: dict[str, Any] = json.loads(store.get_bytes(agg.json()["metadata_cid"]))
     document["aggregate_bytes"] = store.get_bytes(agg.json()["aggregate_cid"])
-    assert agg.json()["evaluation"] == document.get("evaluation")  # the API says the same
+    said = agg.json()["evaluation"]
+    assert said == (document.get("evaluation") if answered else None)  # the API says the same
     return document
 
 
@@ -359,6 +369,40 @@ def test_an_evaluation_set_the_weights_cannot_be_run_on_is_reported_not_fatal(ap
     document = aggregated_document(api, s, [file_of(tensors()), file_of(tensors())])
     assert "base_accuracy" not in document["evaluation"]
     assert "architecture" in document["evaluation"]["unmeasured"]
+
+
+def test_an_evaluation_set_that_does_not_fit_the_architecture_is_reported_not_fatal(
+    api: Api,
+) -> None:
+    """Digits weights and an evaluation set of 10 features per row (the MLP takes 64): the
+    forward pass fails, and the aggregation still answers, the document saying why."""
+    from service.ml.digits import DigitsMLP, save_safetensors
+
+    rng = np.random.default_rng(3)
+    wrong = safetensors_save(
+        {
+            "inputs": rng.standard_normal((20, 10)).astype(np.float32),
+            "labels": rng.integers(0, 10, 20).astype(np.int64),
+        }
+    )
+    base_bytes = save_safetensors(DigitsMLP())
+    zero = {k: np.zeros_like(v) for k, v in read_safetensors(base_bytes).items()}
+    s = evaluated_scene(api, base_bytes, evaluation=wrong)
+    document = aggregated_document(api, s, [file_of(zero), file_of(zero)])
+    assert "base_accuracy" not in document["evaluation"]
+    assert "cannot be run through these weights" in document["evaluation"]["unmeasured"]
+
+
+def test_a_restricted_models_held_out_accuracy_is_not_in_the_anonymous_answer(api: Api) -> None:
+    """Aggregating needs no session; a restricted model's evaluation set and accuracies stay in
+    the aggregate's metadata document, which its readers read under the model's rule."""
+    from service.ml.digits import DigitsMLP, save_safetensors
+
+    base_bytes = save_safetensors(DigitsMLP())
+    zero = {k: np.zeros_like(v) for k, v in read_safetensors(base_bytes).items()}
+    s = evaluated_scene(api, base_bytes, restricted=True)
+    document = aggregated_document(api, s, [file_of(zero), file_of(zero)], answered=False)
+    assert document["evaluation"]["base_accuracy"] == document["evaluation"]["aggregate_accuracy"]
 
 
 # ---------------------------------------------------------------- the gate

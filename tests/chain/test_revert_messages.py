@@ -23,9 +23,10 @@ CHAIN_NOW = 1_796_200_000  # 2026-12-02 08:26:40 UTC
 @pytest.mark.parametrize(
     ("current", "expected", "says"),
     [
-        (CLOSED, OPEN, "round 3 takes no more updates: it is closed; submit to a later round"),
-        (FINALIZED, OPEN, "round 3 takes no more updates: it is finalized; submit to a later"),
-        (CANCELLED, OPEN, "round 3 takes no more updates: it is cancelled; submit to a later"),
+        (CLOSED, OPEN, "round 3 takes no more updates: it is closed, so it can be neither "
+                       "submitted to nor closed; submit to a later round"),
+        (FINALIZED, OPEN, "round 3 takes no more updates: it is finalized, so it can be neither"),
+        (CANCELLED, OPEN, "round 3 takes no more updates: it is cancelled, so it can be neither"),
         (OPEN, CLOSED, "round 3 is open, not closed: only a closed round can be aggregated, "
                        "finalized or cancelled; close it first (`govledger rounds close 3`)"),
         (FINALIZED, CLOSED, "round 3 is finalized, not closed: only a closed round can be "

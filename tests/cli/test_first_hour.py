@@ -170,8 +170,9 @@ def test_rounds_and_builds_take_version_names_and_show_them(
     # a closed round, in words: no state names from the contract, what to do instead
     late = cli("--dev-account", "5", "rounds", "submit", round_id, str(update), "--samples", "3")
     assert late.exit_code == 4
-    assert f"round {round_id} takes no more updates: it is closed; submit to a later round" in (
-        said(late)
+    assert (
+        f"round {round_id} takes no more updates: it is closed, so it can be neither submitted"
+        in (said(late))
     )
     assert "this needs it Open" not in said(late)
     early = cli("rounds", "aggregate", round_id)

@@ -52,6 +52,21 @@ def as_json(result: Result) -> dict[str, Any]:
     return out
 
 
+class AnswersForAnother(httpx.HTTPTransport):
+    """The real service's answers, an update status asked about one participant answered with
+    another's (genuinely included) update, proof and all."""
+
+    def __init__(self, other: str) -> None:
+        super().__init__()
+        self.other = other
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "/updates/" in request.url.path:
+            path = request.url.path.rsplit("/", 1)[0] + "/" + self.other
+            request = httpx.Request(request.method, request.url.copy_with(path=path))
+        return super().handle_request(request)
+
+
 class ClaimsMoreSamples(httpx.HTTPTransport):
     """The real service's answers, with an update status's sample count raised by one."""
 
@@ -177,6 +192,10 @@ def test_a_hand_made_aggregate_fails_verification(
     lying = GovLedgerClient(base_url=stack.url, transport=ClaimsMoreSamples())
     with lying, pytest.raises(VerificationFailed, match="does not lead to the round's inclusion"):
         lying.update_status(round_id, included[0])
+    # a service that answers about the left-out participant with an included one's update
+    other = GovLedgerClient(base_url=stack.url, transport=AnswersForAnother(included[1]))
+    with other, pytest.raises(VerificationFailed, match=r"service answered with 0x\w{40}.s"):
+        other.update_status(round_id, left_out)
 
     verified = cli("--json", "rounds", "verify", str(round_id))
     assert verified.exit_code == 7, verified.output
@@ -221,6 +240,13 @@ def test_a_round_closed_early_then_cancelled(
     cancelled = as_json(cli("--dev-account", "1", "--json", "rounds", "cancel", round_id))
     assert cancelled["round"]["state"] == "cancelled"
     assert as_json(cli("--json", "rounds", "show", round_id))["round"]["state"] == "cancelled"
+    # the participant's update: cancelled with its round, not pending for ever
+    status = as_json(cli("--dev-account", "5", "--json", "rounds", "status", round_id))
+    assert (status["outcome"], status["proof_verified"]) == ("cancelled", None)
+    shown = cli("--dev-account", "5", "rounds", "status", round_id)
+    assert "cancelled (the round was cancelled: it aggregates nothing)" in shown.stdout
+    nobody = cli("rounds", "status", round_id)
+    assert nobody.exit_code == 2 and "give --participant ADDRESS" in nobody.stderr
 
 
 @pytest.mark.parametrize(

@@ -224,8 +224,15 @@ def cancel_round(round_id: RoundId, body: RoundAction, rounds: RoundsDep) -> Rou
 @router.post("/rounds/{round_id}/aggregate", response_model=AggregationPublic)
 def aggregate(round_id: RoundId, rounds: RoundsDep) -> AggregationPublic:
     """Aggregate a closed round with its rule: every update fetched and verified, the result
-    stored; the same bytes each time. Returns what a maintainer signs in FinalizeRound."""
-    return aggregation_public(rounds.aggregate(round_id))
+    stored; the same bytes each time. Returns what a maintainer signs in FinalizeRound (and,
+    for an open model, the held-out accuracy; a restricted model's is in the aggregate's
+    metadata document, read under the model's rule)."""
+    found = rounds.aggregate(round_id)
+    public = aggregation_public(found)
+    model_id = rounds.backends.ledger.round(round_id).model_id
+    if rounds.backends.ledger.model(model_id).restricted:
+        public.evaluation = None
+    return public
 
 
 @router.post("/rounds/{round_id}/finalize", response_model=RoundFinalized)

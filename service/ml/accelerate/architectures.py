@@ -80,15 +80,23 @@ def load_module(data: bytes) -> tuple[nn.Module, Architecture]:
 
 def correct_predictions(data: bytes, inputs: np.ndarray, labels: np.ndarray) -> int:
     """How many rows of ``inputs`` the weights ``data`` (safetensors of a known architecture)
-    label as ``labels`` says (the argmax). On one intra-op thread, so the float sums run in one
-    order whatever the machine's core count (the count goes into a document whose CID should
-    not depend on it). InvalidArtifact if the weights cannot be run."""
+    label as ``labels`` says (the argmax). Computed in float64, so that the count does not
+    depend on the order in which a machine's threads sum (it goes into a document whose CID
+    should not): torch's thread count is process-wide and a build may be timing with it, so it
+    is left as it is. InvalidArtifact if the weights cannot be run on these inputs."""
     module, _ = load_module(data)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    module = module.double()
     try:
         with torch.inference_mode():
-            predicted = module(torch.from_numpy(np.ascontiguousarray(inputs))).argmax(dim=1)
-    finally:
-        torch.set_num_threads(previous)
+            x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+            predicted = module(x).argmax(dim=1)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise InvalidArtifact(
+            f"the evaluation set's inputs of shape {tuple(inputs.shape)} cannot be run through "
+            f"these weights: {exc}"
+        ) from None
+    if predicted.shape != labels.shape:
+        raise InvalidArtifact(
+            f"the evaluation set has {len(labels)} labels for {predicted.shape[0]} predictions"
+        )
     return int((predicted.numpy() == labels).sum())
