@@ -26,3 +26,17 @@ def pid_alive(pid: int) -> bool:
             return True
         return state != "Z"
     return finished == 0
+
+
+def runs(pid: int, *programs: bytes) -> bool:
+    """The process runs and its command line names one of ``programs`` (a recorded pid that
+    was reused by another program does not count). Without procfs, a live pid is trusted."""
+    if not pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except PermissionError:
+        return True
+    return any(program in cmdline for program in programs)

@@ -12,13 +12,16 @@ import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from service.cli.context import state
 from service.cli.exits import ExitCode
 from service.cli.output import CliError, emit, fields
+
+if TYPE_CHECKING:
+    from service.ml.sniff import Identified
 
 
 def convert(
@@ -36,15 +39,8 @@ def convert(
 ) -> None:
     """Convert your own PyTorch checkpoint to safetensors, locally, loading it with
     torch.load(weights_only=True) only; then propose the .safetensors file."""
-    from service.ml.sniff import identify
-
     s = state()
-    if not source.is_file():
-        raise CliError(f"no checkpoint at {source}", code=ExitCode.NOT_FOUND)
-    if output.exists() and not force:
-        raise CliError(f"{output} exists; give another --output or --force to replace it")
-    with source.open("rb") as f:
-        found = identify(f.read(64))
+    found = identify_input(source, "checkpoint", output=output, force=force)
     if found.format is not None:
         raise CliError(
             f"{source.name} is {found.what} already, which the ledger accepts: propose it as it "
@@ -175,3 +171,16 @@ def _save(tensors: dict[str, Any], output: Path, name: str) -> None:
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def identify_input(source: Path, what: str, *, output: Path, force: bool) -> Identified:
+    """What ``source`` is, told from its first bytes, once it exists (a ``what``) and ``output``
+    may be written (new, or ``force``); CliError otherwise."""
+    from service.ml.sniff import identify
+
+    if not source.is_file():
+        raise CliError(f"no {what} at {source}", code=ExitCode.NOT_FOUND)
+    if output.exists() and not force:
+        raise CliError(f"{output} exists; give another --output or --force to replace it")
+    with source.open("rb") as f:
+        return identify(f.read(64))

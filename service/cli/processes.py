@@ -21,7 +21,7 @@ import httpx
 from service.cli.exits import ExitCode
 from service.cli.output import CliError
 from service.config import PROJECT_ROOT, Settings
-from service.pids import pid_alive
+from service.pids import pid_alive, runs
 
 APP_FACTORY = "service.main:create_app"
 
@@ -60,7 +60,7 @@ class ServiceProcess:
             info = ServiceInfo(**json.loads(self.pid_file.read_text()))
         except (FileNotFoundError, ValueError, TypeError):
             return None
-        if not _runs_service(info.pid):
+        if not runs(info.pid, APP_FACTORY.encode()):
             self.pid_file.unlink(missing_ok=True)
             return None
         return info
@@ -156,18 +156,6 @@ def _terminate(pid: int, timeout: float) -> None:
                 time.sleep(0.05)
             return
         time.sleep(0.05)
-
-
-def _runs_service(pid: int) -> bool:
-    if not pid_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no procfs: trust the live pid
-    except PermissionError:
-        return True
-    return APP_FACTORY.encode() in cmdline
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -303,20 +303,16 @@ def update(
 ) -> None:
     """Compute your update, trained minus base, as canonical safetensors (locally; refuses
     weights whose tensor names, shapes or dtypes differ from the base's)."""
+    from service.cli.convert import identify_input
     from service.errors import LedgerError
-    from service.ml.sniff import identify
     from service.ml.updates import compute_update
     from service.store.chunker import iter_chunks
     from service.store.unixfs import compute_cid
 
     s = state()
-    for path in (base, trained):
-        if not path.is_file():
-            raise CliError(f"no file at {path}", code=ExitCode.NOT_FOUND)
-    if output.exists() and not force:
-        raise CliError(f"{output} exists; give another --output or --force to replace it")
-    with trained.open("rb") as f:
-        found = identify(f.read(64))
+    if not base.is_file():
+        raise CliError(f"no file at {base}", code=ExitCode.NOT_FOUND)
+    found = identify_input(trained, "file", output=output, force=force)
     try:
         if found.format == "safetensors":
             from service.ml.tensors import read_safetensors

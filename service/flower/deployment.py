@@ -42,7 +42,7 @@ from typing import Any
 
 from service.devstack import free_port
 from service.flower.venv import flower_program
-from service.pids import pid_alive
+from service.pids import pid_alive, runs
 
 APP_DIR = Path(__file__).resolve().parents[2] / "flower_app"
 RECORD = "flower.json"
@@ -74,7 +74,7 @@ class FlowerProcess:
 
     def alive(self) -> bool:
         """Alive and still a Flower program (not a pid reused since)."""
-        return pid_alive(self.pid) and _runs_flower(self.pid)
+        return runs(self.pid, b"flower-superlink", b"flower-supernode")
 
 
 def _toml_value(value: str | int | bool) -> str:
@@ -317,16 +317,6 @@ def descendants(pid: int) -> list[int]:
     for child in (int(c) for c in done.stdout.split()):
         found += [*descendants(child), child]
     return found
-
-
-def _runs_flower(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no procfs: trust the live pid
-    except PermissionError:
-        return True
-    return b"flower-superlink" in cmdline or b"flower-supernode" in cmdline
 
 
 def _tail(path: str, lines: int = 15) -> str:
